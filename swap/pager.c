@@ -1,0 +1,455 @@
+/* swap/pager.c — pager lifecycle, residency accounting, stats. */
+#include "pager_internal.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static int check_config(const struct swap_pager_config *cfg, const struct swap_region *r)
+{
+	if (r->size == 0 || (r->size & (PVM_PAGE_SIZE - 1)) || (r->base & (PVM_PAGE_SIZE - 1))) {
+		pvm_err("pager: guest RAM region %#llx+%#llx is not page aligned",
+			(unsigned long long)r->base, (unsigned long long)r->size);
+		return -EINVAL;
+	}
+	if (cfg->tier_count > SWAP_MAX_TIERS) {
+		pvm_err("pager: %zu tiers given, at most %d are supported",
+			cfg->tier_count, SWAP_MAX_TIERS);
+		return -EINVAL;
+	}
+	if (cfg->fault_threads > PAGER_MAX_FAULT_THREADS) {
+		pvm_err("pager: %u fault threads requested, at most %d",
+			cfg->fault_threads, PAGER_MAX_FAULT_THREADS);
+		return -EINVAL;
+	}
+	if (cfg->local_bytes && cfg->local_bytes < r->size) {
+		if (cfg->tier_count == 0) {
+			pvm_err("pager: --local is smaller than guest RAM but no --tier "
+				"is configured to hold evicted pages");
+			return -EINVAL;
+		}
+		if (!r->wp_ok) {
+			pvm_err("pager: this kernel cannot write-protect shared memory "
+				"(UFFD_FEATURE_WP_HUGETLBFS_SHMEM, Linux 5.19+); eviction "
+				"would be unsafe, so --local must cover all guest RAM");
+			return -ENOTSUP;
+		}
+		if (cfg->local_bytes < 256 * PVM_PAGE_SIZE) {
+			pvm_err("pager: --local must be at least 1 MiB");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int swap_pager_create(const struct swap_pager_config *config,
+		      const struct swap_region *region, struct swap_pager **out)
+{
+	struct swap_pager *p;
+	struct swap_policy_env penv = { 0 };
+	struct swap_prefetch_env fenv = { 0 };
+	int ret;
+
+	ret = check_config(config, region);
+	if (ret < 0)
+		return ret;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->r = *region;
+	p->cfg = *config;
+	if (!p->cfg.fault_threads)
+		p->cfg.fault_threads = 2;
+	if (!p->cfg.evict_batch)
+		p->cfg.evict_batch = 128;
+	if (!p->cfg.prefetch_max)
+		p->cfg.prefetch_max = 64;
+	if (!p->cfg.policy)
+		p->cfg.policy = "clock";
+	if (!p->cfg.prefetch)
+		p->cfg.prefetch = "stride";
+	p->pages = region->size >> PVM_PAGE_SHIFT;
+	p->limit = config->local_bytes ? config->local_bytes >> PVM_PAGE_SHIFT : p->pages;
+	if (p->limit > p->pages)
+		p->limit = p->pages;
+	/* Watermarks: start reclaim with 1/32 of the limit free (at least two
+	 * batches), stop at 1/16 (at least four batches). */
+	p->high_free = PVM_MAX(p->limit / 32, 2ULL * p->cfg.evict_batch);
+	p->low_free = PVM_MAX(p->limit / 16, 4ULL * p->cfg.evict_batch);
+	if (p->low_free > p->limit / 2)
+		p->low_free = p->limit / 2;
+	if (p->high_free > p->low_free)
+		p->high_free = p->low_free;
+	p->prefetch_floor = p->high_free / 4;
+	p->tier_count = config->tier_count;
+	for (size_t i = 0; i < config->tier_count; i++)
+		p->tiers[i] = config->tiers[i];
+
+	pthread_mutex_init(&p->policy_lock, NULL);
+	pthread_mutex_init(&p->prefetch_lock, NULL);
+	pthread_mutex_init(&p->space_lock, NULL);
+	pthread_mutex_init(&p->fail_lock, NULL);
+	pthread_cond_init(&p->space_cond, NULL);
+	pthread_cond_init(&p->reclaim_cond, NULL);
+	atomic_store(&p->reclaim_idle, true);
+	p->stop_efd = -1;
+
+	ret = swap_pagedir_create(p->pages, &p->dir);
+	if (ret < 0)
+		goto err;
+	penv.rearm = pager_rearm_cb;
+	penv.ctx = p;
+	penv.capacity = p->limit;
+	ret = swap_policy_create(p->cfg.policy, &penv, &p->policy);
+	if (ret < 0) {
+		if (ret == -ENOENT)
+			pvm_err("pager: unknown eviction policy '%s'", p->cfg.policy);
+		goto err;
+	}
+	fenv.max_window = p->cfg.prefetch_max;
+	fenv.page_count = p->pages;
+	ret = swap_prefetch_create(p->cfg.prefetch, &fenv, &p->prefetcher);
+	if (ret < 0) {
+		if (ret == -ENOENT)
+			pvm_err("pager: unknown prefetcher '%s'", p->cfg.prefetch);
+		goto err;
+	}
+	p->rearm_cap = 1024;
+	p->rearm = malloc(p->rearm_cap * sizeof(*p->rearm));
+	p->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!p->rearm || p->stop_efd < 0) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	*out = p;
+	return 0;
+err:
+	swap_pager_destroy(p);
+	return ret;
+}
+
+int swap_pager_start(struct swap_pager *p)
+{
+	int ret;
+
+	for (unsigned i = 0; i < p->cfg.fault_threads; i++) {
+		ret = pthread_create(&p->fault_tid[i], NULL, pager_fault_thread, p);
+		if (ret) {
+			swap_pager_stop(p);
+			return -ret;
+		}
+		p->fault_started++;
+	}
+	if (p->limit < p->pages) {
+		ret = pthread_create(&p->reclaim_tid, NULL, pager_reclaim_thread, p);
+		if (ret) {
+			swap_pager_stop(p);
+			return -ret;
+		}
+		p->reclaim_started = true;
+	}
+	return 0;
+}
+
+void swap_pager_stop(struct swap_pager *p)
+{
+	uint64_t one = 1;
+
+	if (!p)
+		return;
+	atomic_store(&p->stopping, true);
+	if (p->stop_efd >= 0 && write(p->stop_efd, &one, sizeof(one)) < 0) {
+		/* The eventfd cannot overflow with one write; nothing to do. */
+	}
+	pthread_mutex_lock(&p->space_lock);
+	pthread_cond_broadcast(&p->space_cond);
+	pthread_cond_broadcast(&p->reclaim_cond);
+	pthread_mutex_unlock(&p->space_lock);
+	for (unsigned i = 0; i < p->fault_started; i++)
+		pthread_join(p->fault_tid[i], NULL);
+	p->fault_started = 0;
+	if (p->reclaim_started) {
+		pthread_join(p->reclaim_tid, NULL);
+		p->reclaim_started = false;
+	}
+}
+
+static void release_one(void *ctx, uint64_t page, uint64_t e)
+{
+	(void)page;
+	pager_release_slot(ctx, e);
+}
+
+void swap_pager_destroy(struct swap_pager *p)
+{
+	if (!p)
+		return;
+	swap_pager_stop(p);
+	if (p->dir)
+		swap_pagedir_foreach(p->dir, release_one, p);
+	swap_pagedir_destroy(p->dir);
+	swap_policy_destroy(p->policy);
+	swap_prefetch_destroy(p->prefetcher);
+	if (p->stop_efd >= 0)
+		close(p->stop_efd);
+	free(p->rearm);
+	pthread_mutex_destroy(&p->policy_lock);
+	pthread_mutex_destroy(&p->prefetch_lock);
+	pthread_mutex_destroy(&p->space_lock);
+	pthread_mutex_destroy(&p->fail_lock);
+	pthread_cond_destroy(&p->space_cond);
+	pthread_cond_destroy(&p->reclaim_cond);
+	free(p);
+}
+
+void pager_fail(struct swap_pager *p, const char *fmt, ...)
+{
+	va_list ap;
+	bool first;
+
+	pthread_mutex_lock(&p->fail_lock);
+	first = !atomic_load(&p->failed);
+	if (first) {
+		va_start(ap, fmt);
+		vsnprintf(p->fail_reason, sizeof(p->fail_reason), fmt, ap);
+		va_end(ap);
+		atomic_store(&p->failed, true);
+	}
+	pthread_mutex_unlock(&p->fail_lock);
+	if (!first)
+		return;
+	pvm_err("pager: fail-stop: %s", p->fail_reason);
+	if (p->cfg.on_fail)
+		p->cfg.on_fail(p->cfg.on_fail_ctx, p->fail_reason);
+}
+
+const char *swap_pager_failed(struct swap_pager *p)
+{
+	return atomic_load(&p->failed) ? p->fail_reason : NULL;
+}
+
+void pager_kick_reclaim(struct swap_pager *p)
+{
+	if (!p->reclaim_started || !atomic_load_explicit(&p->reclaim_idle, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&p->space_lock);
+	p->reclaim_wanted = true;
+	pthread_cond_signal(&p->reclaim_cond);
+	pthread_mutex_unlock(&p->space_lock);
+}
+
+int pager_reserve(struct swap_pager *p, uint64_t n, bool may_wait)
+{
+	uint64_t cur = atomic_load(&p->resident);
+
+	for (;;) {
+		bool over = atomic_load_explicit(&p->overcommit, memory_order_relaxed);
+
+		if (cur + n <= p->limit || over) {
+			if (!atomic_compare_exchange_weak(&p->resident, &cur, cur + n))
+				continue;
+			if (cur + n > p->limit)
+				cnt_add(&p->c.overcommitted, n);
+			uint64_t peak = atomic_load_explicit(&p->resident_peak, memory_order_relaxed);
+
+			while (cur + n > peak &&
+			       !atomic_compare_exchange_weak(&p->resident_peak, &peak, cur + n))
+				;
+			if (p->limit - PVM_MIN(p->limit, cur + n) < p->high_free)
+				pager_kick_reclaim(p);
+			return 0;
+		}
+		if (!may_wait)
+			return -EAGAIN;
+		cnt_add(&p->c.fault_waits, 1);
+		pthread_mutex_lock(&p->space_lock);
+		p->reclaim_wanted = true;
+		pthread_cond_signal(&p->reclaim_cond);
+		while (atomic_load(&p->resident) + n > p->limit &&
+		       !atomic_load(&p->stopping) && !atomic_load(&p->overcommit)) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 50 * 1000 * 1000;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&p->space_cond, &p->space_lock, &ts);
+		}
+		pthread_mutex_unlock(&p->space_lock);
+		if (atomic_load(&p->stopping))
+			return -ECANCELED;
+		cur = atomic_load(&p->resident);
+	}
+}
+
+void pager_unreserve(struct swap_pager *p, uint64_t n)
+{
+	atomic_fetch_sub(&p->resident, n);
+}
+
+void pager_release_slot(struct swap_pager *p, uint64_t e)
+{
+	uint64_t slot;
+	unsigned tier;
+
+	if (!(e & SWAP_PE_HAS_SLOT))
+		return;
+	tier = swap_pe_tier(e);
+	slot = swap_pe_slot(e);
+	if (tier < p->tier_count)
+		swap_tier_release(p->tiers[tier], &slot, 1);
+}
+
+void pager_record_latency(struct swap_pager *p, uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	unsigned b = 0;
+
+	while (us && b + 1 < SWAP_LAT_BUCKETS) {
+		us >>= 1;
+		b++;
+	}
+	cnt_add(&p->c.lat[b], 1);
+	cnt_add(&p->c.lat_sum_ns, ns);
+}
+
+double swap_lat_percentile_us(const uint64_t *buckets, size_t n, double pct)
+{
+	uint64_t total = 0, seen = 0;
+
+	for (size_t i = 0; i < n; i++)
+		total += buckets[i];
+	if (!total)
+		return 0;
+	double want = pct / 100.0 * (double)total;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!buckets[i])
+			continue;
+		if ((double)(seen + buckets[i]) >= want) {
+			/* bucket i covers [lo, hi) microseconds; interpolate */
+			double lo = i == 0 ? 0 : (double)(1ULL << (i - 1));
+			double hi = (double)(1ULL << i);
+			double frac = (want - (double)seen) / (double)buckets[i];
+
+			return lo + (hi - lo) * frac;
+		}
+		seen += buckets[i];
+	}
+	return (double)(1ULL << (n - 1));
+}
+
+#define LOAD(x) atomic_load_explicit(&p->c.x, memory_order_relaxed)
+
+void swap_pager_stats(struct swap_pager *p, struct swap_pager_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->pages = p->pages;
+	s->limit_pages = p->limit;
+	s->resident = atomic_load(&p->resident);
+	s->resident_peak = atomic_load(&p->resident_peak);
+	s->faults = LOAD(faults);
+	s->wp_faults = LOAD(wp_faults);
+	s->zero_fills = LOAD(zero_fills);
+	s->refaults = LOAD(refaults);
+	for (size_t i = 0; i < 8; i++)
+		s->tier_refaults[i] = LOAD(tier_refaults[i]);
+	s->prefetched = LOAD(prefetched);
+	s->prefetch_wasted = LOAD(prefetch_wasted);
+	s->evictions = LOAD(evictions);
+	s->writebacks = LOAD(writebacks);
+	s->clean_drops = LOAD(clean_drops);
+	s->zero_drops = LOAD(zero_drops);
+	s->evict_aborts = LOAD(evict_aborts);
+	s->store_errors = LOAD(store_errors);
+	s->discards = LOAD(discards);
+	s->rearms = LOAD(rearms);
+	s->fault_waits = LOAD(fault_waits);
+	s->reclaim_batches = LOAD(reclaim_batches);
+	s->overcommitted = LOAD(overcommitted);
+	s->directory_bytes = swap_pagedir_bytes(p->dir);
+	for (size_t i = 0; i < SWAP_LAT_BUCKETS; i++)
+		s->fault_lat_us[i] = LOAD(lat[i]);
+	s->fault_lat_sum_ns = LOAD(lat_sum_ns);
+}
+
+static void put_u64(json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_uint64(v));
+}
+
+json_object *swap_pager_stats_json(struct swap_pager *p)
+{
+	struct swap_pager_stats s;
+	json_object *o = json_object_new_object(), *tiers, *lat, *hist;
+
+	swap_pager_stats(p, &s);
+	put_u64(o, "pages", s.pages);
+	put_u64(o, "limit_pages", s.limit_pages);
+	put_u64(o, "resident_pages", s.resident);
+	put_u64(o, "resident_peak_pages", s.resident_peak);
+	put_u64(o, "faults", s.faults);
+	put_u64(o, "wp_faults", s.wp_faults);
+	put_u64(o, "zero_fills", s.zero_fills);
+	put_u64(o, "refaults", s.refaults);
+	put_u64(o, "prefetched", s.prefetched);
+	put_u64(o, "evictions", s.evictions);
+	put_u64(o, "writebacks", s.writebacks);
+	put_u64(o, "clean_drops", s.clean_drops);
+	put_u64(o, "zero_drops", s.zero_drops);
+	put_u64(o, "evict_aborts", s.evict_aborts);
+	put_u64(o, "store_errors", s.store_errors);
+	put_u64(o, "discards", s.discards);
+	put_u64(o, "rearms", s.rearms);
+	put_u64(o, "fault_waits", s.fault_waits);
+	put_u64(o, "reclaim_batches", s.reclaim_batches);
+	put_u64(o, "overcommitted_pages", s.overcommitted);
+	put_u64(o, "directory_bytes", s.directory_bytes);
+	json_object_object_add(o, "policy", json_object_new_string(p->cfg.policy));
+	json_object_object_add(o, "prefetch", json_object_new_string(p->cfg.prefetch));
+
+	tiers = json_object_new_array();
+	for (size_t i = 0; i < p->tier_count; i++) {
+		struct swap_tier_stats ts;
+		json_object *t = json_object_new_object();
+
+		swap_tier_get_stats(p->tiers[i], &ts);
+		json_object_object_add(t, "spec", json_object_new_string(p->tiers[i]->spec));
+		json_object_object_add(t, "kind", json_object_new_string(p->tiers[i]->ops->name));
+		put_u64(t, "refaults", i < 8 ? s.tier_refaults[i] : 0);
+		put_u64(t, "slots_used", ts.slots_used);
+		if (ts.slots_total != UINT64_MAX)
+			put_u64(t, "slots_total", ts.slots_total);
+		put_u64(t, "stores", ts.stores);
+		put_u64(t, "loads", ts.loads);
+		put_u64(t, "store_errors", ts.store_errors);
+		put_u64(t, "load_errors", ts.load_errors);
+		json_object_array_add(tiers, t);
+	}
+	json_object_object_add(o, "tiers", tiers);
+
+	lat = json_object_new_object();
+	hist = json_object_new_array();
+	for (size_t i = 0; i < SWAP_LAT_BUCKETS; i++)
+		json_object_array_add(hist, json_object_new_uint64(s.fault_lat_us[i]));
+	json_object_object_add(lat, "log2_us_buckets", hist);
+	json_object_object_add(lat, "p50_us", json_object_new_double(
+		swap_lat_percentile_us(s.fault_lat_us, SWAP_LAT_BUCKETS, 50)));
+	json_object_object_add(lat, "p99_us", json_object_new_double(
+		swap_lat_percentile_us(s.fault_lat_us, SWAP_LAT_BUCKETS, 99)));
+	json_object_object_add(lat, "mean_us", json_object_new_double(
+		s.faults ? (double)s.fault_lat_sum_ns / 1000.0 / (double)s.faults : 0));
+	json_object_object_add(o, "fault_latency", lat);
+	if (swap_pager_failed(p))
+		json_object_object_add(o, "failed", json_object_new_string(p->fail_reason));
+	return o;
+}

@@ -1,0 +1,106 @@
+/* swap/pager_internal.h — state shared by pager.c, pager_fault.c and
+ * pager_reclaim.c. Not a public header. */
+#ifndef POOLVM_SWAP_PAGER_INTERNAL_H
+#define POOLVM_SWAP_PAGER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "pagedir.h"
+#include "pager.h"
+#include "policy.h"
+#include "prefetch.h"
+
+#define PAGER_MAX_FAULT_THREADS 16
+
+typedef _Atomic uint64_t counter_t;
+
+struct pager_counters {
+	counter_t faults, wp_faults, zero_fills, refaults, prefetched;
+	counter_t prefetch_wasted, evictions, writebacks, clean_drops, zero_drops;
+	counter_t evict_aborts, store_errors, discards, rearms, fault_waits;
+	counter_t reclaim_batches, overcommitted, spurious;
+	counter_t tier_refaults[8];
+	counter_t lat[SWAP_LAT_BUCKETS];
+	counter_t lat_sum_ns;
+};
+
+struct swap_pager {
+	struct swap_region r;
+	struct swap_pager_config cfg;
+	uint64_t pages;
+	uint64_t limit;           /* resident limit, pages */
+	uint64_t high_free;       /* reclaim starts when free pages < this */
+	uint64_t low_free;        /* ... and stops when free pages >= this */
+	uint64_t prefetch_floor;  /* prefetch only while free pages > this */
+
+	struct swap_pagedir *dir;
+	struct swap_tier *tiers[SWAP_MAX_TIERS];
+	size_t tier_count;
+
+	pthread_mutex_t policy_lock;
+	struct swap_policy *policy;
+	pthread_mutex_t prefetch_lock;
+	struct swap_prefetcher *prefetcher;
+
+	_Atomic uint64_t resident;
+	_Atomic uint64_t resident_peak;
+	atomic_bool overcommit;   /* tiers full: allow the limit to be exceeded */
+
+	pthread_mutex_t space_lock;
+	pthread_cond_t space_cond;    /* faults waiting for free pages */
+	pthread_cond_t reclaim_cond;  /* reclaim thread waiting for work */
+	bool reclaim_wanted;
+	atomic_bool reclaim_idle;
+
+	pthread_t fault_tid[PAGER_MAX_FAULT_THREADS];
+	unsigned fault_started;
+	pthread_t reclaim_tid;
+	bool reclaim_started;
+	int stop_efd;
+	atomic_bool stopping;
+
+	pthread_mutex_t fail_lock;
+	char fail_reason[512];
+	atomic_bool failed;
+
+	/* Re-arm requests collected while the policy runs (reclaim thread). */
+	uint64_t *rearm;
+	size_t rearm_count, rearm_cap;
+
+	struct pager_counters c;
+};
+
+static inline void cnt_add(counter_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static inline uint64_t page_addr(const struct swap_pager *p, uint64_t page)
+{
+	return p->r.base + (page << 12);
+}
+
+static inline uint64_t free_pages(struct swap_pager *p)
+{
+	uint64_t res = atomic_load_explicit(&p->resident, memory_order_relaxed);
+
+	return res >= p->limit ? 0 : p->limit - res;
+}
+
+/* pager.c */
+void pager_fail(struct swap_pager *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int pager_reserve(struct swap_pager *p, uint64_t n, bool may_wait);
+void pager_unreserve(struct swap_pager *p, uint64_t n);
+void pager_kick_reclaim(struct swap_pager *p);
+void pager_release_slot(struct swap_pager *p, uint64_t entry);
+void pager_record_latency(struct swap_pager *p, uint64_t ns);
+
+/* pager_fault.c */
+void *pager_fault_thread(void *arg);
+
+/* pager_reclaim.c */
+void *pager_reclaim_thread(void *arg);
+void pager_rearm_cb(void *ctx, uint64_t page);
+
+#endif

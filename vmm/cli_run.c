@@ -1,0 +1,248 @@
+/* vmm/cli_run.c — "poolvm run": options to struct vmm_launch_config. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "common.h"
+#include "launch.h"
+#include "policy.h"
+#include "prefetch.h"
+#include "tier.h"
+
+static void run_usage(FILE *f)
+{
+	const struct swap_policy_ops *const *pol = swap_policy_kinds();
+	const struct swap_prefetch_ops *const *pf = swap_prefetch_kinds();
+	const struct swap_tier_ops *const *tk = swap_tier_kinds();
+
+	fprintf(f,
+"Usage: poolvm run [OPTIONS] [-- QEMU-ARGS...]\n"
+"\n"
+"Start a stock qemu-system-x86_64 whose guest RAM is paged by poolvm. The\n"
+"guest sees --mem of RAM; at most --local of it stays resident on this host;\n"
+"the rest lives in the tiers given with --tier, tried in the order given,\n"
+"and comes back on the guest's next touch. poolvm exits when QEMU does, with\n"
+"QEMU's exit status (0 after a clean shutdown on SIGTERM, 3 if the pager\n"
+"had to stop the guest to protect its memory).\n"
+"\n"
+"Memory:\n"
+"  --mem SIZE            guest RAM (e.g. 512M, 2G, 64G). Required.\n"
+"  --local SIZE          most guest RAM kept resident here (default: all of --mem)\n"
+"  --tier SPEC           where evicted pages go; repeat, in order of preference:\n");
+	for (; *tk; tk++)
+		if (strcmp((*tk)->name, "faulty") != 0)
+			fprintf(f, "                          %-8s %s\n", (*tk)->name, (*tk)->help);
+	fprintf(f,
+"  --policy NAME         eviction policy (default clock):\n");
+	for (; *pol; pol++)
+		fprintf(f, "                          %-8s %s\n", (*pol)->name, (*pol)->help);
+	fprintf(f,
+"  --prefetch NAME       prefetcher (default stride):\n");
+	for (; *pf; pf++)
+		fprintf(f, "                          %-8s %s\n", (*pf)->name, (*pf)->help);
+	fprintf(f,
+"  --fault-threads N     threads serving page faults (default 2)\n"
+"\n"
+"Guest:\n"
+"  --kernel FILE         kernel to boot directly (an uncompressed vmlinux boots fastest)\n"
+"  --initrd FILE         initramfs\n"
+"  --append CMDLINE      kernel command line\n"
+"  --disk FILE           raw disk image as a virtio disk; repeatable\n"
+"  --smp N               virtual CPUs (default 1)\n"
+"  --accel auto|kvm|tcg  accelerator; auto picks KVM when /dev/kvm is usable\n"
+"  --cpu MODEL           QEMU CPU model (default: host with KVM, max,-avx2 with TCG)\n"
+"  --balloon             add virtio-balloon with free page reporting: pages the\n"
+"                        guest frees are discarded instead of kept\n"
+"\n"
+"Control and output:\n"
+"  --qmp PATH            QMP socket for QEMU (unix socket at PATH)\n"
+"  --stats-json FILE     write pager and tier statistics as JSON at exit\n"
+"  --qemu BINARY         QEMU binary (default qemu-system-x86_64)\n"
+"  --quiet               only errors on stderr\n"
+"  -h, --help            this help\n"
+"\n"
+"Everything after -- is passed to QEMU unchanged. Guest console: this\n"
+"terminal (serial port on stdio).\n"
+"\n"
+"Example:\n"
+"  poolvm run --mem 2G --local 512M --tier disk:/var/lib/poolvm/vm1.pages \\\n"
+"             --kernel vmlinux --initrd guest.img --append 'console=ttyS0'\n");
+}
+
+enum {
+	OPT_MEM = 256, OPT_LOCAL, OPT_TIER, OPT_POLICY, OPT_PREFETCH, OPT_KERNEL,
+	OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SMP, OPT_ACCEL, OPT_QMP, OPT_STATS,
+	OPT_QEMU, OPT_CPU, OPT_QUIET, OPT_BALLOON, OPT_FAULT_THREADS,
+};
+
+static int parse_uint(const char *opt, const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || end == s || v < lo || v > hi) {
+		pvm_err("%s: '%s' is not a number from %u to %u", opt, s, lo, hi);
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_size_opt(const char *opt, const char *s, uint64_t *out)
+{
+	int ret = pvm_parse_size(s, out);
+
+	if (ret < 0 || *out == 0) {
+		pvm_err("%s: '%s' is not a size (use e.g. 512M, 2G)", opt, s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cli_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "mem", required_argument, NULL, OPT_MEM },
+		{ "local", required_argument, NULL, OPT_LOCAL },
+		{ "tier", required_argument, NULL, OPT_TIER },
+		{ "policy", required_argument, NULL, OPT_POLICY },
+		{ "prefetch", required_argument, NULL, OPT_PREFETCH },
+		{ "kernel", required_argument, NULL, OPT_KERNEL },
+		{ "initrd", required_argument, NULL, OPT_INITRD },
+		{ "append", required_argument, NULL, OPT_APPEND },
+		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "smp", required_argument, NULL, OPT_SMP },
+		{ "accel", required_argument, NULL, OPT_ACCEL },
+		{ "cpu", required_argument, NULL, OPT_CPU },
+		{ "qmp", required_argument, NULL, OPT_QMP },
+		{ "stats-json", required_argument, NULL, OPT_STATS },
+		{ "qemu", required_argument, NULL, OPT_QEMU },
+		{ "quiet", no_argument, NULL, OPT_QUIET },
+		{ "balloon", no_argument, NULL, OPT_BALLOON },
+		{ "fault-threads", required_argument, NULL, OPT_FAULT_THREADS },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vmm_launch_config c = { .accel = VMM_ACCEL_AUTO };
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_MEM:
+			if (parse_size_opt("--mem", optarg, &c.mem_bytes) < 0)
+				return 2;
+			break;
+		case OPT_LOCAL:
+			if (parse_size_opt("--local", optarg, &c.local_bytes) < 0)
+				return 2;
+			break;
+		case OPT_TIER:
+			if (c.tier_count == VMM_MAX_TIERS) {
+				pvm_err("--tier: at most %d tiers", VMM_MAX_TIERS);
+				return 2;
+			}
+			c.tiers[c.tier_count++] = optarg;
+			break;
+		case OPT_POLICY: c.policy = optarg; break;
+		case OPT_PREFETCH: c.prefetch = optarg; break;
+		case OPT_KERNEL: c.kernel = optarg; break;
+		case OPT_INITRD: c.initrd = optarg; break;
+		case OPT_APPEND: c.append = optarg; break;
+		case OPT_DISK:
+			if (c.disk_count == VMM_MAX_DISKS) {
+				pvm_err("--disk: at most %d disks", VMM_MAX_DISKS);
+				return 2;
+			}
+			c.disks[c.disk_count++] = optarg;
+			break;
+		case OPT_SMP:
+			if (parse_uint("--smp", optarg, 1, 255, &c.smp) < 0)
+				return 2;
+			break;
+		case OPT_FAULT_THREADS:
+			if (parse_uint("--fault-threads", optarg, 1, 16, &c.fault_threads) < 0)
+				return 2;
+			break;
+		case OPT_ACCEL:
+			if (!strcmp(optarg, "auto"))
+				c.accel = VMM_ACCEL_AUTO;
+			else if (!strcmp(optarg, "kvm"))
+				c.accel = VMM_ACCEL_KVM;
+			else if (!strcmp(optarg, "tcg"))
+				c.accel = VMM_ACCEL_TCG;
+			else {
+				pvm_err("--accel: '%s' is not auto, kvm or tcg", optarg);
+				return 2;
+			}
+			break;
+		case OPT_CPU: c.cpu = optarg; break;
+		case OPT_QMP: c.qmp = optarg; break;
+		case OPT_STATS: c.stats_json = optarg; break;
+		case OPT_QEMU: c.qemu = optarg; break;
+		case OPT_QUIET: c.quiet = true; break;
+		case OPT_BALLOON: c.balloon = true; break;
+		case 'h':
+			run_usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'poolvm run --help'.\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		/* getopt_long stops at "--"; what follows goes to QEMU. */
+		if (strcmp(argv[optind - 1], "--") != 0) {
+			pvm_err("unexpected argument '%s' (QEMU arguments go after --)", argv[optind]);
+			return 2;
+		}
+		c.qemu_extra = argv + optind;
+		c.qemu_extra_count = argc - optind;
+	}
+	if (!c.mem_bytes) {
+		pvm_err("--mem is required (e.g. --mem 2G); see 'poolvm run --help'");
+		return 2;
+	}
+	if (c.mem_bytes & ((1ULL << 20) - 1)) {
+		pvm_err("--mem must be a whole number of MiB");
+		return 2;
+	}
+	if (c.local_bytes > c.mem_bytes)
+		c.local_bytes = 0;
+	if (c.local_bytes && c.tier_count == 0) {
+		pvm_err("--local %llu MiB is less than --mem but no --tier was given to hold "
+			"the rest (e.g. --tier disk:/var/lib/poolvm/vm.pages)",
+			(unsigned long long)(c.local_bytes >> 20));
+		return 2;
+	}
+	if (c.accel == VMM_ACCEL_KVM && vmm_accel_resolve(VMM_ACCEL_AUTO) != VMM_ACCEL_KVM) {
+		pvm_err("--accel kvm: /dev/kvm is not usable on this host (use --accel tcg)");
+		return 2;
+	}
+	if (c.policy) {
+		struct swap_policy *p;
+		struct swap_policy_env env = { .capacity = 16 };
+
+		if (swap_policy_create(c.policy, &env, &p) < 0) {
+			pvm_err("--policy: no policy named '%s'; see 'poolvm run --help'", c.policy);
+			return 2;
+		}
+		swap_policy_destroy(p);
+	}
+	if (c.prefetch) {
+		struct swap_prefetcher *p;
+		struct swap_prefetch_env env = { .max_window = 8, .page_count = 1024 };
+
+		if (swap_prefetch_create(c.prefetch, &env, &p) < 0) {
+			pvm_err("--prefetch: no prefetcher named '%s'; see 'poolvm run --help'", c.prefetch);
+			return 2;
+		}
+		swap_prefetch_destroy(p);
+	}
+	return vmm_launch_run(&c);
+}
