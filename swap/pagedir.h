@@ -17,7 +17,9 @@
  * Flags: HAS_SLOT (tier/slot hold a slot reserved for this page), DIRTY (the
  * resident copy differs from the slot's, or there is no slot), ARMED (write
  * protected so the next write is observed), WRITE_PENDING (a write arrived
- * while EVICTING), DISCARD (QEMU discarded it while busy).
+ * while EVICTING), DISCARD (QEMU discarded it while busy), PREFETCHED
+ * (installed by the prefetcher, no use observed yet), SAMPLED (a clean demand
+ * refault whose fate — written or evicted clean — feeds the write estimator).
  */
 #ifndef POOLVM_SWAP_PAGEDIR_H
 #define POOLVM_SWAP_PAGEDIR_H
@@ -41,6 +43,7 @@ enum swap_page_state {
 #define SWAP_PE_WRITE_PENDING  (1ULL << 6)
 #define SWAP_PE_DISCARD        (1ULL << 7)
 #define SWAP_PE_PREFETCHED     (1ULL << 8)
+#define SWAP_PE_SAMPLED        (1ULL << 9)   /* clean demand refault watched by the write estimator */
 #define SWAP_PE_TIER_SHIFT     10
 #define SWAP_PE_TIER_MASK      (0xfULL << SWAP_PE_TIER_SHIFT)
 #define SWAP_PE_SLOT_SHIFT     16

@@ -410,6 +410,8 @@ json_object *swap_pager_stats_json(struct swap_pager *p)
 	put_u64(o, "store_errors", s.store_errors);
 	put_u64(o, "discards", s.discards);
 	put_u64(o, "rearms", s.rearms);
+	put_u64(o, "writable_refaults", atomic_load(&p->c.writable_refaults));
+	put_u64(o, "write_estimate_permille", atomic_load(&p->write_score) * 1000 / 1024);
 	put_u64(o, "fault_waits", s.fault_waits);
 	put_u64(o, "reclaim_batches", s.reclaim_batches);
 	put_u64(o, "overcommitted_pages", s.overcommitted);

@@ -107,6 +107,9 @@ static void publish(struct swap_pager *p, const struct batch_item *it, bool wp)
 			n |= SWAP_PE_ARMED;
 		if (it->prefetch)
 			n |= SWAP_PE_PREFETCHED;
+		n &= ~SWAP_PE_SAMPLED;
+		if (wp && !it->prefetch)
+			n |= SWAP_PE_SAMPLED;
 		if (swap_pagedir_cas(pe, &e, n))
 			break;
 	}
@@ -226,6 +229,12 @@ static void handle_missing(struct fault_ctx *fc, uint64_t page, bool write, uint
 
 		unclaim(p, &it);
 		return;
+	}
+	if (!write && swap_pe_state(old) == SWAP_PAGE_INTIER &&
+	    atomic_load_explicit(&p->write_score, memory_order_relaxed) > 512 &&
+	    (atomic_fetch_add_explicit(&p->refault_seq, 1, memory_order_relaxed) & 15) != 0) {
+		write = true;   /* it will most likely be written: skip the WP fault */
+		cnt_add(&p->c.writable_refaults, 1);
 	}
 	fc->items[n++] = (struct batch_item){
 		.page = page, .entry = old, .write = write, .ok = true,
@@ -353,10 +362,12 @@ static void handle_wp(struct fault_ctx *fc, uint64_t page)
 		}
 	}
 owned:
+	if (e & SWAP_PE_SAMPLED)
+		pager_note_write_outcome(p, true);
 	swap_uffd_protect(p->r.uffd, page_addr(p, page), PVM_PAGE_SIZE, false);
 	for (;;) {
 		n = swap_pe_with_state(e, SWAP_PAGE_RESIDENT) | SWAP_PE_DIRTY;
-		n &= ~(SWAP_PE_ARMED | SWAP_PE_PREFETCHED);
+		n &= ~(SWAP_PE_ARMED | SWAP_PE_PREFETCHED | SWAP_PE_SAMPLED);
 		if (swap_pagedir_cas(pe, &e, n))
 			break;
 	}

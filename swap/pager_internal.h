@@ -19,7 +19,7 @@ struct pager_counters {
 	counter_t faults, wp_faults, zero_fills, refaults, prefetched;
 	counter_t prefetch_wasted, evictions, writebacks, clean_drops, zero_drops;
 	counter_t evict_aborts, store_errors, discards, rearms, fault_waits;
-	counter_t reclaim_batches, overcommitted, spurious;
+	counter_t reclaim_batches, overcommitted, spurious, writable_refaults;
 	counter_t tier_refaults[8];
 	counter_t lat[SWAP_LAT_BUCKETS];
 	counter_t lat_sum_ns;
@@ -64,6 +64,13 @@ struct swap_pager {
 	char fail_reason[512];
 	atomic_bool failed;
 
+	/* Write estimator: of the clean demand refaults we watched, how many
+	 * were written before eviction (score in 0..1024, EWMA). Above half,
+	 * demand refaults are installed writable and dirty, saving the
+	 * write-protect fault that would follow; 1 in 16 is still watched. */
+	_Atomic unsigned write_score;
+	_Atomic unsigned refault_seq;
+
 	/* Re-arm requests collected while the policy runs (reclaim thread). */
 	uint64_t *rearm;
 	size_t rearm_count, rearm_cap;
@@ -86,6 +93,14 @@ static inline uint64_t free_pages(struct swap_pager *p)
 	uint64_t res = atomic_load_explicit(&p->resident, memory_order_relaxed);
 
 	return res >= p->limit ? 0 : p->limit - res;
+}
+
+static inline void pager_note_write_outcome(struct swap_pager *p, bool written)
+{
+	unsigned s = atomic_load_explicit(&p->write_score, memory_order_relaxed);
+
+	s = written ? s + (1024 - s) / 16 : s - s / 16;
+	atomic_store_explicit(&p->write_score, s, memory_order_relaxed);
 }
 
 /* pager.c */

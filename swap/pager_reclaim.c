@@ -293,7 +293,8 @@ static void publish_evicted(struct reclaim_ctx *rc, struct victim *v)
 			n = 0;
 		} else {
 			n = swap_pe_with_state(e, SWAP_PAGE_INTIER) &
-			    ~(SWAP_PE_ARMED | SWAP_PE_WRITE_PENDING | SWAP_PE_DIRTY | SWAP_PE_PREFETCHED);
+			    ~(SWAP_PE_ARMED | SWAP_PE_WRITE_PENDING | SWAP_PE_DIRTY |
+			      SWAP_PE_PREFETCHED | SWAP_PE_SAMPLED);
 			if (v->new_slot)
 				n = swap_pe_with_slot(n, v->tier, v->slot);
 		}
@@ -408,6 +409,8 @@ static size_t evict_batch(struct reclaim_ctx *rc)
 			keep_resident(rc, v);
 			continue;
 		}
+		if (v->kind == V_CLEAN && (v->entry & SWAP_PE_SAMPLED))
+			pager_note_write_outcome(p, false);
 		publish_evicted(rc, v);
 		punched++;
 		if (v->kind == V_STORE)

@@ -46,12 +46,35 @@ struct launch {
 	uint64_t t_start, t_attach;
 };
 
+/* Hardware virtualization in the CPU flags. Some hosts expose a /dev/kvm
+ * without it (e.g. the paravirtual "kvm-pvm" flavour), which cannot boot a
+ * stock guest kernel: those get TCG. */
+static bool cpu_has_hw_virt(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[4096];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5) != 0)
+			continue;
+		found = strstr(line, " vmx") || strstr(line, " svm");
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
 enum vmm_accel vmm_accel_resolve(enum vmm_accel want)
 {
 	int fd, ver;
 
 	if (want != VMM_ACCEL_AUTO)
 		return want;
+	if (!cpu_has_hw_virt())
+		return VMM_ACCEL_TCG;
 	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return VMM_ACCEL_TCG;

@@ -384,8 +384,10 @@ static int disk_ring_run(struct disk_ring *r, unsigned nsqe)
 				err = ret ? ret : -EIO;
 			}
 		}
-		if (!inflight)
+		if (err && !inflight)
 			break;
+		if (!inflight)
+			continue;   /* interrupted before anything was submitted */
 
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
@@ -411,6 +413,12 @@ static int disk_ring_run(struct disk_ring *r, unsigned nsqe)
 	return err;
 }
 
+/* Does @buf continue the buffer that @iov describes? */
+static int iov_continues(const struct iovec *iov, const void *buf)
+{
+	return (const char *)iov->iov_base + iov->iov_len == (const char *)buf;
+}
+
 /* Queue runs from ios[@start] on until the ring or its iovecs are full,
  * run them, and set the results of their pages. Returns the next index. */
 static size_t disk_chunk(struct disk_tier *d, struct disk_ring *r,
@@ -431,10 +439,8 @@ static size_t disk_chunk(struct disk_tier *d, struct disk_ring *r,
 		}
 		*run = (struct disk_run){ .first = i, .iov = niov, .res = RUN_PENDING };
 		do {
-			iov = &r->iov[niov - (run->iovcnt ? 1 : 0)];
-			if (run->iovcnt &&
-			    (char *)iov->iov_base + iov->iov_len == ios[i].buf) {
-				iov->iov_len += PVM_PAGE_SIZE;
+			if (run->iovcnt && iov_continues(&r->iov[niov - 1], ios[i].buf)) {
+				r->iov[niov - 1].iov_len += PVM_PAGE_SIZE;
 			} else {
 				r->iov[niov++] = (struct iovec){ ios[i].buf, PVM_PAGE_SIZE };
 				run->iovcnt++;
@@ -445,8 +451,7 @@ static size_t disk_chunk(struct disk_tier *d, struct disk_ring *r,
 			 ios[i].slot == ios[i - 1].slot + 1 &&
 			 run->npages < DISK_RUN_PAGES &&
 			 (niov < DISK_IOVS ||
-			  (char *)r->iov[niov - 1].iov_base + r->iov[niov - 1].iov_len ==
-			  ios[i].buf));
+			  iov_continues(&r->iov[niov - 1], ios[i].buf)));
 
 		sqe = io_uring_get_sqe(&r->ring);   /* never NULL: ring drained */
 		iov = &r->iov[run->iov];

@@ -96,6 +96,15 @@ static void disk_batches_of_1_to_256_pages(void **state)
 	tt_batches(*state, sizes, 256);
 }
 
+/* Larger than one submission: more runs than ring entries, more
+ * scattered buffers than iovecs per submission. */
+static void disk_batches_larger_than_one_ring_submission(void **state)
+{
+	size_t sizes[] = { 1500, 1500, 1500, 600 };
+
+	tt_batches(*state, sizes, sizeof(sizes) / sizeof(sizes[0]));
+}
+
 static void disk_four_threads_store_and_load_at_once(void **state)
 {
 	tt_concurrent(*state, 4, 300);
@@ -334,6 +343,9 @@ int main(void)
 						open_disk, close_tier),
 		cmocka_unit_test_setup_teardown(disk_batches_of_1_to_256_pages,
 						open_disk, close_tier),
+		cmocka_unit_test_setup_teardown(
+			disk_batches_larger_than_one_ring_submission,
+			open_disk, close_tier),
 		cmocka_unit_test_setup_teardown(disk_four_threads_store_and_load_at_once,
 						open_disk, close_tier),
 		cmocka_unit_test_setup_teardown(disk_released_slots_are_reused_lowest_first,
