@@ -88,6 +88,7 @@ int swap_pager_create(const struct swap_pager_config *config,
 	if (p->high_free > p->low_free)
 		p->high_free = p->low_free;
 	p->prefetch_floor = p->high_free / 4;
+	p->spin_ns = (uint64_t)config->spin_us * 1000;
 	p->tier_count = config->tier_count;
 	for (size_t i = 0; i < config->tier_count; i++)
 		p->tiers[i] = config->tiers[i];

@@ -48,6 +48,7 @@ struct swap_pager_config {
 	unsigned evict_batch;          /* pages per eviction batch; 0 = 128 */
 	unsigned prefetch_max;         /* most pages prefetched per fault; 0 = 64 */
 	bool track_writes;             /* re-arm write protection for recency (default on) */
+	unsigned spin_us;              /* fault threads poll this long before sleeping; 0 = never */
 	void (*on_fail)(void *ctx, const char *why);  /* fail-stop hook (any thread) */
 	void *on_fail_ctx;
 };

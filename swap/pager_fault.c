@@ -30,8 +30,12 @@ struct batch_item {
 	bool installed;
 };
 
+#define DEFERRED_MAX 64
+
 struct fault_ctx {
 	struct swap_pager *p;
+	uint64_t deferred[DEFERRED_MAX];   /* pages to wake after reading events */
+	size_t ndeferred;
 	size_t cap;                  /* items per batch */
 	struct batch_item *items;
 	uint64_t *cands;
@@ -39,6 +43,21 @@ struct fault_ctx {
 	size_t *io_item;
 	uint8_t *buf;                /* cap pages, page aligned */
 };
+
+static void defer_wake(struct fault_ctx *fc, uint64_t page)
+{
+	if (fc->ndeferred < DEFERRED_MAX)
+		fc->deferred[fc->ndeferred++] = page;
+	else
+		swap_uffd_wake(fc->p->r.uffd, page_addr(fc->p, page), PVM_PAGE_SIZE);
+}
+
+static void run_deferred(struct fault_ctx *fc)
+{
+	for (size_t i = 0; i < fc->ndeferred; i++)
+		swap_uffd_wake(fc->p->r.uffd, page_addr(fc->p, fc->deferred[i]), PVM_PAGE_SIZE);
+	fc->ndeferred = 0;
+}
 
 static int cmp_item(const void *a, const void *b)
 {
@@ -279,9 +298,14 @@ static void handle_missing(struct fault_ctx *fc, uint64_t page, bool write, uint
 			ret = install_run(fc, lo, hi);
 		lo = hi;
 	}
-	if (ret < 0 && ret != -ENOENT && ret != -ESRCH)
+	if (ret == -EAGAIN) {
+		/* An event is pending: give the pages back, read it, then wake
+		 * the faulting thread so its fault is raised again. */
+		defer_wake(fc, page);
+	} else if (ret < 0 && ret != -ENOENT && ret != -ESRCH) {
 		pager_fail(p, "installing guest page %#llx failed: %s",
 			   (unsigned long long)page, strerror(-ret));
+	}
 
 	size_t installed = 0, zero = 0, tier = 0, pref = 0;
 
@@ -362,9 +386,15 @@ static void handle_wp(struct fault_ctx *fc, uint64_t page)
 		}
 	}
 owned:
+	if (swap_uffd_protect(p->r.uffd, page_addr(p, page), PVM_PAGE_SIZE, false) == -EAGAIN) {
+		/* Event pending: leave the page as it was, retry the write later. */
+		while (!swap_pagedir_cas(pe, &e, swap_pe_with_state(e, SWAP_PAGE_RESIDENT)))
+			;
+		defer_wake(fc, page);
+		return;
+	}
 	if (e & SWAP_PE_SAMPLED)
 		pager_note_write_outcome(p, true);
-	swap_uffd_protect(p->r.uffd, page_addr(p, page), PVM_PAGE_SIZE, false);
 	for (;;) {
 		n = swap_pe_with_state(e, SWAP_PAGE_RESIDENT) | SWAP_PE_DIRTY;
 		n &= ~(SWAP_PE_ARMED | SWAP_PE_PREFETCHED | SWAP_PE_SAMPLED);
@@ -459,6 +489,32 @@ static void fault_ctx_fini(struct fault_ctx *fc)
 	free(fc->buf);
 }
 
+/*
+ * Faults come in bursts. Waking a sleeping thread costs tens of
+ * microseconds on virtualized hosts (the idle CPU must be woken), more than
+ * serving the fault, so after serving one a fault thread keeps reading the
+ * uffd for a short while before it sleeps. Bounded: an idle guest costs
+ * nothing once the window has passed. Returns bytes read, or -1.
+ */
+static ssize_t spin_read(struct swap_pager *p, struct uffd_msg *msgs, size_t len)
+{
+	uint64_t deadline;
+	ssize_t got;
+
+	if (!p->spin_ns)
+		return -1;
+	deadline = pvm_now_ns() + p->spin_ns;
+	do {
+		got = read(p->r.uffd, msgs, len);
+		if (got > 0)
+			return got;
+		for (int i = 0; i < 32; i++)
+			__builtin_ia32_pause();
+	} while (pvm_now_ns() < deadline && !atomic_load_explicit(&p->stopping, memory_order_relaxed));
+	errno = EAGAIN;
+	return -1;
+}
+
 void *pager_fault_thread(void *arg)
 {
 	struct swap_pager *p = arg;
@@ -475,22 +531,25 @@ void *pager_fault_thread(void *arg)
 		return NULL;
 	}
 	while (!atomic_load(&p->stopping)) {
-		ssize_t got;
-		int r = poll(pfd, 2, -1);
+		ssize_t got = spin_read(p, msgs, sizeof(msgs));
 
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			pager_fail(p, "poll on userfaultfd: %s", strerror(errno));
-			break;
+		if (got < 0) {
+			int r = poll(pfd, 2, -1);
+
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				pager_fail(p, "poll on userfaultfd: %s", strerror(errno));
+				break;
+			}
+			if (pfd[1].revents)
+				break;
+			if (pfd[0].revents & (POLLERR | POLLNVAL)) {
+				pager_fail(p, "userfaultfd reported an error condition");
+				break;
+			}
+			got = read(p->r.uffd, msgs, sizeof(msgs));
 		}
-		if (pfd[1].revents)
-			break;
-		if (pfd[0].revents & (POLLERR | POLLNVAL)) {
-			pager_fail(p, "userfaultfd reported an error condition");
-			break;
-		}
-		got = read(p->r.uffd, msgs, sizeof(msgs));
 		if (got < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
@@ -519,6 +578,8 @@ void *pager_fault_thread(void *arg)
 				handle_remove(&fc, m->arg.remove.start, m->arg.remove.end);
 			}
 		}
+		if (fc.ndeferred)
+			run_deferred(&fc);
 	}
 	fault_ctx_fini(&fc);
 	return NULL;

@@ -33,6 +33,7 @@ struct swap_pager {
 	uint64_t high_free;       /* reclaim starts when free pages < this */
 	uint64_t low_free;        /* ... and stops when free pages >= this */
 	uint64_t prefetch_floor;  /* prefetch only while free pages > this */
+	uint64_t spin_ns;         /* fault threads poll this long before sleeping */
 
 	struct swap_pagedir *dir;
 	struct swap_tier *tiers[SWAP_MAX_TIERS];

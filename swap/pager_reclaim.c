@@ -49,6 +49,21 @@ struct reclaim_ctx {
 	bool warned_full;
 };
 
+/* The reclaim thread reads no uffd messages, so it can wait out -EAGAIN
+ * (an event being delivered) while the fault threads read the event. */
+static int protect_wait(struct swap_pager *p, uint64_t start, size_t len, bool wp)
+{
+	for (unsigned tries = 0;; tries++) {
+		int r = swap_uffd_protect(p->r.uffd, start, len, wp);
+
+		if (r != -EAGAIN || tries >= 20000 || atomic_load(&p->stopping))
+			return r;
+		struct timespec ts = { 0, 50000 };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
 void pager_rearm_cb(void *ctx, uint64_t page)
 {
 	struct swap_pager *p = ctx;
@@ -77,7 +92,7 @@ static void do_rearms(struct swap_pager *p)
 			continue;
 		if (!swap_pagedir_cas(pe, &e, swap_pe_with_state(e, SWAP_PAGE_LOADING)))
 			continue;
-		bool ok = swap_uffd_protect(p->r.uffd, page_addr(p, page), PVM_PAGE_SIZE, true) == 0;
+		bool ok = protect_wait(p, page_addr(p, page), PVM_PAGE_SIZE, true) == 0;
 
 		for (;;) {
 			uint64_t n = swap_pe_with_state(e, SWAP_PAGE_RESIDENT) | (ok ? SWAP_PE_ARMED : 0);
@@ -123,7 +138,7 @@ static int protect_run(struct reclaim_ctx *rc, size_t lo, size_t hi)
 {
 	struct swap_pager *p = rc->p;
 
-	return swap_uffd_protect(p->r.uffd, page_addr(p, rc->v[lo].page),
+	return protect_wait(p, page_addr(p, rc->v[lo].page),
 				 (hi - lo) << PVM_PAGE_SHIFT, true);
 }
 
@@ -268,7 +283,7 @@ static void keep_resident(struct reclaim_ctx *rc, struct victim *v)
 
 	if (v->new_slot && !keep_new)
 		swap_tier_release(p->tiers[v->tier], &v->slot, 1);
-	swap_uffd_protect(p->r.uffd, page_addr(p, v->page), PVM_PAGE_SIZE, false);
+	protect_wait(p, page_addr(p, v->page), PVM_PAGE_SIZE, false);
 	do {
 		n = swap_pe_with_state(e, SWAP_PAGE_RESIDENT) &
 		    ~(SWAP_PE_ARMED | SWAP_PE_WRITE_PENDING | SWAP_PE_DISCARD);

@@ -17,7 +17,10 @@
 #define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
 #endif
 
-#define EAGAIN_RETRIES 200000
+/* -EAGAIN means a non-cooperative event (UFFD_EVENT_REMOVE) is being
+ * delivered and waits to be read. A fault thread that spun here forever could
+ * be the reader that event needs, so retry briefly and hand -EAGAIN back. */
+#define EAGAIN_RETRIES 256
 
 static void backoff(unsigned tries)
 {

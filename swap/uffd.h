@@ -3,9 +3,10 @@
  * Concepts: the uffd was created inside QEMU (or inside a test) and
  * registered over guest RAM with MISSING and WP modes; these calls act on
  * QEMU's address space from the pager's process. Addresses are in the
- * registering process's address space. Every call returns 0 or -errno, and
- * retries the kernel's transient -EAGAIN (a non-cooperative event such as
- * UFFD_EVENT_REMOVE is being delivered) a bounded number of times.
+ * registering process's address space. Every call returns 0 or -errno. The
+ * kernel's transient -EAGAIN (a non-cooperative event such as
+ * UFFD_EVENT_REMOVE waits to be read) is retried briefly, then returned: a
+ * caller that reads the uffd must go and read it; others retry later.
  */
 #ifndef POOLVM_SWAP_UFFD_H
 #define POOLVM_SWAP_UFFD_H

@@ -44,7 +44,14 @@ static void run_usage(FILE *f)
 	for (; *pf; pf++)
 		fprintf(f, "                          %-8s %s\n", (*pf)->name, (*pf)->help);
 	fprintf(f,
+"  --recency wp|none     how the policy learns that a resident page is still in\n"
+"                        use: wp (default) write-protects pages the policy is\n"
+"                        about to give up on and counts the next write as a\n"
+"                        reference; none uses page faults alone\n"
 "  --fault-threads N     threads serving page faults (default 2)\n"
+"  --fault-spin US       a fault thread polls for the next fault this many\n"
+"                        microseconds before sleeping (default 50; 0 = never):\n"
+"                        trades CPU for fault latency where waking is slow\n"
 "\n"
 "Guest:\n"
 "  --kernel FILE         kernel to boot directly (an uncompressed vmlinux boots fastest)\n"
@@ -75,7 +82,7 @@ static void run_usage(FILE *f)
 enum {
 	OPT_MEM = 256, OPT_LOCAL, OPT_TIER, OPT_POLICY, OPT_PREFETCH, OPT_KERNEL,
 	OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SMP, OPT_ACCEL, OPT_QMP, OPT_STATS,
-	OPT_QEMU, OPT_CPU, OPT_QUIET, OPT_BALLOON, OPT_FAULT_THREADS,
+	OPT_QEMU, OPT_CPU, OPT_QUIET, OPT_BALLOON, OPT_FAULT_THREADS, OPT_SPIN, OPT_RECENCY,
 };
 
 static int parse_uint(const char *opt, const char *s, unsigned lo, unsigned hi, unsigned *out)
@@ -125,10 +132,12 @@ int cli_run(int argc, char **argv)
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "balloon", no_argument, NULL, OPT_BALLOON },
 		{ "fault-threads", required_argument, NULL, OPT_FAULT_THREADS },
+		{ "fault-spin", required_argument, NULL, OPT_SPIN },
+		{ "recency", required_argument, NULL, OPT_RECENCY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct vmm_launch_config c = { .accel = VMM_ACCEL_AUTO };
+	struct vmm_launch_config c = { .accel = VMM_ACCEL_AUTO, .spin_us = 50 };
 	int opt;
 
 	optind = 1;
@@ -168,6 +177,21 @@ int cli_run(int argc, char **argv)
 		case OPT_FAULT_THREADS:
 			if (parse_uint("--fault-threads", optarg, 1, 16, &c.fault_threads) < 0)
 				return 2;
+			break;
+		case OPT_SPIN:
+			if (parse_uint("--fault-spin", optarg, 0, 100000, &c.spin_us) < 0)
+				return 2;
+			c.spin_set = true;
+			break;
+		case OPT_RECENCY:
+			if (!strcmp(optarg, "wp")) {
+				c.no_recency = false;
+			} else if (!strcmp(optarg, "none")) {
+				c.no_recency = true;
+			} else {
+				pvm_err("--recency: '%s' is not wp or none", optarg);
+				return 2;
+			}
 			break;
 		case OPT_ACCEL:
 			if (!strcmp(optarg, "auto"))

@@ -334,7 +334,8 @@ static int receive_region(struct launch *l)
 	pc.tiers = l->tiers;
 	pc.tier_count = l->tier_count;
 	pc.fault_threads = l->cfg->fault_threads;
-	pc.track_writes = true;
+	pc.track_writes = !l->cfg->no_recency;
+	pc.spin_us = l->cfg->spin_us;
 	pc.on_fail = on_pager_fail;
 	pc.on_fail_ctx = l;
 	ret = swap_pager_create(&pc, &l->region, &l->pager);

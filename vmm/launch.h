@@ -27,6 +27,9 @@ struct vmm_launch_config {
 	const char *policy;
 	const char *prefetch;
 	unsigned fault_threads;
+	unsigned spin_us;               /* fault-thread poll window before sleeping */
+	bool spin_set;
+	bool no_recency;                /* --recency none: no write-protect re-arming */
 	const char *kernel, *initrd, *append;
 	const char *disks[VMM_MAX_DISKS];
 	unsigned disk_count;

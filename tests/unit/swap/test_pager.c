@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,8 @@
 
 #define MIB (1ULL << 20)
 #define PAGE 4096ULL
+
+static unsigned rig_fault_threads = 2;
 
 struct rig {
 	int memfd;
@@ -70,7 +73,7 @@ static void rig_open(struct rig *r, uint64_t size, uint64_t local, const char *p
 	cfg.prefetch = prefetch;
 	cfg.tiers = r->tiers;
 	cfg.tier_count = r->ntiers;
-	cfg.fault_threads = 2;
+	cfg.fault_threads = rig_fault_threads;
 	cfg.evict_batch = 32;
 	cfg.track_writes = true;
 	assert_int_equal(swap_pager_create(&cfg, &r->region, &r->pager), 0);
@@ -343,6 +346,61 @@ static void concurrent_random_writers_see_their_data(void **state)
 	rig_close(&r);
 }
 
+struct discarder {
+	struct rig *r;
+	atomic_bool stop;
+	unsigned rounds;
+};
+
+static void *discard_loop(void *arg)
+{
+	struct discarder *d = arg;
+	uint64_t half = d->r->size / 2;
+
+	while (!atomic_load(&d->stop)) {
+		for (uint64_t off = half; off < d->r->size; off += 64 * PAGE)
+			d->r->ram[off] = 1;            /* make something to discard */
+		fallocate(d->r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)half, (off_t)half);
+		madvise(d->r->ram + half, half, MADV_DONTNEED);
+		d->rounds++;
+	}
+	return NULL;
+}
+
+static void discards_racing_faults_with_one_fault_thread_make_progress(void **state)
+{
+	struct rig r;
+	struct discarder d = { .r = &r };
+	pthread_t t;
+	struct swap_pager_stats s;
+
+	(void)state;
+	SKIP_WITHOUT_UFFD();
+	rig_fault_threads = 1;
+	rig_open(&r, 16 * MIB, 2 * MIB, "clock", "stride", "dram:64M", NULL);
+	rig_fault_threads = 2;
+	pthread_create(&t, NULL, discard_loop, &d);
+	/* The lower half is ours: fill and verify it twice while the upper
+	 * half is discarded over and over (each discard is an event the
+	 * single fault thread must read while it also serves faults). */
+	uint64_t *w = (uint64_t *)r.ram, words = r.size / 16;
+
+	for (int round = 0; round < 2; round++) {
+		for (uint64_t i = 0; i < words; i++)
+			w[i] = pattern(i, 40 + (uint64_t)round);
+		for (uint64_t i = 0; i < words; i++)
+			if (w[i] != pattern(i, 40 + (uint64_t)round))
+				fail_msg("word %llu lost", (unsigned long long)i);
+	}
+	atomic_store(&d.stop, true);
+	pthread_join(t, NULL);
+	rig_stats(&r, &s);
+	assert_true(d.rounds > 0);
+	assert_true(s.discards > 0);
+	rig_close(&r);
+}
+
 static void bad_config_is_refused(void **state)
 {
 	struct swap_region reg = { .base = 4096, .size = 1 << 20, .wp_ok = true };
@@ -374,6 +432,7 @@ int main(void)
 		cmocka_unit_test(discarded_range_reads_zero_and_is_not_restored),
 		cmocka_unit_test(sparse_64g_guest_costs_little_directory),
 		cmocka_unit_test(concurrent_random_writers_see_their_data),
+		cmocka_unit_test(discards_racing_faults_with_one_fault_thread_make_progress),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
