@@ -4,9 +4,11 @@
 
 #include "cli.h"
 #include "common.h"
+#include "sim_cli.h"
 
 static const struct cli_command commands[] = {
 	{ "run", "run a guest on pooled memory", cli_run },
+	{ "sim", "replay page access traces under eviction policies", sim_cli_main },
 	{ "help", "show help for a command", cli_help },
 	{ "version", "print the version", cli_version },
 };

@@ -7,11 +7,19 @@
 
 #include "policy.h"
 
+/* Declared here until policy.h lists them with the others. */
+extern const struct swap_policy_ops swap_policy_lru_ops;
+extern const struct swap_policy_ops swap_policy_arc_ops;
+extern const struct swap_policy_ops swap_policy_lecar_ops;
+
 static const struct swap_policy_ops *const swap_policy_registry[] = {
 	&swap_policy_clock_ops,
 	&swap_policy_s3fifo_ops,
 	&swap_policy_sieve_ops,
 	&swap_policy_fifo_ops,
+	&swap_policy_lru_ops,
+	&swap_policy_arc_ops,
+	&swap_policy_lecar_ops,
 	NULL,
 };
 

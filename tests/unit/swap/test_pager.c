@@ -123,11 +123,8 @@ static uint64_t verify(struct rig *r, uint64_t seed)
 	return bad;
 }
 
-#define SKIP_WITHOUT_UFFD() do { \
-	if (!uffd_usable()) { \
-		print_message("userfaultfd with shmem write-protect unavailable: skipped\n"); \
-		skip(); \
-	} } while (0)
+/* main() skips the whole program when userfaultfd is unusable. */
+#define SKIP_WITHOUT_UFFD() do { } while (0)
 
 static void sequential_data_survives_eviction_to_dram(void **state)
 {
@@ -421,6 +418,12 @@ static void bad_config_is_refused(void **state)
 
 int main(void)
 {
+	if (!uffd_usable()) {
+		/* TAP's skip-all: meson counts it as skipped, not failed. */
+		printf("1..0 # SKIP userfaultfd with shmem write-protect is not available "
+		       "(needs root or vm.unprivileged_userfaultfd=1, Linux 5.19+)\n");
+		return 0;
+	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bad_config_is_refused),
 		cmocka_unit_test(sequential_data_survives_eviction_to_dram),

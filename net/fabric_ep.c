@@ -1,0 +1,856 @@
+/* net/fabric_ep.c — endpoint lifecycle, provider choice, address vector,
+ * completion dispatch, waiting and the progress thread. */
+#include "fabric_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common.h"
+
+/* One entry per provider kind; "auto" tries those marked in_auto, in order. */
+static const struct net_provider net_provider_verbs = {
+	.size = sizeof(struct net_provider),
+	.name = "verbs",
+	.fi_name = "verbs;ofi_rxm",
+	.in_auto = true,
+	.uses_node = true,
+};
+
+static const struct net_provider net_provider_tcp = {
+	.size = sizeof(struct net_provider),
+	.name = "tcp",
+	.fi_name = "tcp;ofi_rxm",
+	.in_auto = true,
+	.uses_node = true,
+};
+
+static const struct net_provider net_provider_shm = {
+	.size = sizeof(struct net_provider),
+	.name = "shm",
+	.fi_name = "shm",
+	.in_auto = false,
+	.uses_node = false,
+};
+
+static const struct net_provider *const net_providers[] = {
+	&net_provider_verbs,
+	&net_provider_tcp,
+	&net_provider_shm,
+};
+
+/* ------------------------------------------------------------------ */
+
+uint64_t net_now_ns(void)
+{
+	return pvm_now_ns();
+}
+
+uint64_t net_deadline(int timeout_ms)
+{
+	if (timeout_ms < 0)
+		return UINT64_MAX;
+	return net_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+}
+
+/* libfabric error (positive or negative, FI_E* included) -> -errno. */
+int net_fi_errno(int fi_err)
+{
+	int e = fi_err < 0 ? -fi_err : fi_err;
+
+	if (e == 0)
+		return 0;
+	if (e < FI_ERRNO_OFFSET)
+		return -e;
+	switch (e) {
+	case FI_ETRUNC:
+		return -EMSGSIZE;
+	case FI_ENOKEY:
+		return -EKEYREJECTED;
+	case FI_ECRC:
+		return -EBADMSG;
+	case FI_EOVERRUN:
+		return -EOVERFLOW;
+	case FI_ENORX:
+		return -ENOBUFS;
+	case FI_EAVAIL:
+		return -EAGAIN;
+	default:
+		return -EIO;
+	}
+}
+
+const char *net_strerror(int err)
+{
+	switch (err) {
+	case -ETIMEDOUT:
+		return "timed out waiting for the peer (dead or unreachable?)";
+	case -ENODATA:
+		return "no usable libfabric provider";
+	case -EKEYREJECTED:
+		return "the peer rejected the memory key";
+	case -EEXIST:
+		return "memory key already registered";
+	case -EBUSY:
+		return "every send buffer is stuck on an unresponsive peer";
+	default:
+		return strerror(err < 0 ? -err : err);
+	}
+}
+
+void net_report(const char *what, int fi_err)
+{
+	pvm_err("net: %s: %s", what, fi_strerror(fi_err < 0 ? -fi_err : fi_err));
+}
+
+/* ------------------------------------------------------------------ */
+/* Provider selection.                                                  */
+
+static struct fi_info *net_hints(const struct net_provider *prov, bool source)
+{
+	struct fi_info *hints = fi_allocinfo();
+
+	if (!hints)
+		return NULL;
+	hints->caps = FI_MSG | FI_RMA | FI_READ | FI_WRITE | FI_REMOTE_READ |
+		      FI_REMOTE_WRITE | FI_SEND | FI_RECV;
+	if (source)
+		hints->caps |= FI_SOURCE;
+	/* Our contexts begin with a struct fi_context2. */
+	hints->mode = FI_CONTEXT | FI_CONTEXT2;
+	hints->ep_attr->type = FI_EP_RDM;
+	/* The registration modes we know how to honour. */
+	hints->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_ALLOCATED |
+				      FI_MR_PROV_KEY | FI_MR_VIRT_ADDR |
+				      FI_MR_ENDPOINT;
+	hints->domain_attr->threading = FI_THREAD_DOMAIN;
+	hints->fabric_attr->prov_name = strdup(prov->fi_name);
+	if (!hints->fabric_attr->prov_name) {
+		fi_freeinfo(hints);
+		return NULL;
+	}
+	return hints;
+}
+
+/* Split "host:port" / "[v6]:port" into @host and @port. */
+static int split_host_port(const char *text, char *host, size_t hostlen,
+			   char *port, size_t portlen)
+{
+	const char *colon, *h = text;
+	size_t hl;
+
+	if (!text || !*text)
+		return -EINVAL;
+	if (*text == '[') {
+		const char *close = strchr(text, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		h = text + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon)
+			return -EINVAL;
+		hl = (size_t)(colon - text);
+	}
+	if (hl == 0 || hl >= hostlen || strlen(colon + 1) == 0 ||
+	    strlen(colon + 1) >= portlen)
+		return -EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	strcpy(port, colon + 1);
+	return 0;
+}
+
+static int net_getinfo(const struct net_provider *prov,
+		       const struct net_endpoint_opts *o, struct fi_info **out)
+{
+	const char *node = NULL, *service = NULL;
+	char rhost[256], rport[32];
+	uint64_t flags = 0;
+	int ret = -FI_ENODATA;
+
+	if (prov->uses_node) {
+		if (o->node || (o->service && strcmp(o->service, "0"))) {
+			node = o->node;
+			service = o->service ? o->service : "0";
+			flags = FI_SOURCE;
+		} else if (o->route_to) {
+			/* Let the provider pick the interface towards the pod. */
+			if (split_host_port(o->route_to, rhost, sizeof(rhost),
+					    rport, sizeof(rport)))
+				return -FI_EINVAL;
+			node = rhost;
+			service = rport;
+		} else if (o->service) {
+			service = o->service;
+			flags = FI_SOURCE;
+		}
+	}
+	for (int source = 1; source >= 0; source--) {
+		struct fi_info *hints = net_hints(prov, source);
+
+		if (!hints)
+			return -FI_ENOMEM;
+		ret = fi_getinfo(NET_FI_VERSION, node, service, flags, hints, out);
+		fi_freeinfo(hints);
+		if (ret == 0)
+			break;
+	}
+	if (ret == 0 && !(flags & FI_SOURCE) && (*out)->dest_addr) {
+		/* route_to only chose the source; peers come through the AV. */
+		free((*out)->dest_addr);
+		(*out)->dest_addr = NULL;
+		(*out)->dest_addrlen = 0;
+	}
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Completion dispatch and waiting.                                     */
+
+static void net_dispatch(struct net_endpoint *ep, struct net_ctx *ctx,
+			 size_t len, net_peer_t src, int err)
+{
+	if (!ctx)
+		return;
+	switch (ctx->kind) {
+	case NET_CTX_RECV:
+	case NET_CTX_SEND:
+		net_msg_complete_locked(ep, ctx, len, src, err);
+		break;
+	case NET_CTX_RMA:
+		net_rma_complete_locked(ep, ctx, err);
+		break;
+	}
+}
+
+int net_cq_drain_locked(struct net_endpoint *ep)
+{
+	struct fi_cq_msg_entry ent[NET_CQ_BATCH];
+	fi_addr_t src[NET_CQ_BATCH];
+	int handled = 0;
+
+	for (;;) {
+		ssize_t n;
+
+		if (ep->have_source)
+			n = fi_cq_readfrom(ep->cq, ent, NET_CQ_BATCH, src);
+		else
+			n = fi_cq_read(ep->cq, ent, NET_CQ_BATCH);
+		if (n > 0) {
+			for (ssize_t i = 0; i < n; i++)
+				net_dispatch(ep, ent[i].op_context, ent[i].len,
+					     ep->have_source ? src[i] : NET_PEER_NONE, 0);
+			handled += (int)n;
+			if (n < NET_CQ_BATCH)
+				break;
+			continue;
+		}
+		if (n == -FI_EAGAIN)
+			break;
+		if (n == -FI_EAVAIL) {
+			struct fi_cq_err_entry err = { 0 };
+
+			n = fi_cq_readerr(ep->cq, &err, 0);
+			if (n == -FI_EAGAIN)
+				break;
+			if (n < 0)
+				return net_fi_errno((int)n);
+			ep->stats.cq_errors++;
+			net_dispatch(ep, err.op_context, err.len, NET_PEER_NONE,
+				     net_fi_errno(err.err ? err.err : FI_EIO));
+			handled++;
+			continue;
+		}
+		return net_fi_errno((int)n);
+	}
+	if (handled)
+		ep->last_activity_ns = net_now_ns();
+	return handled;
+}
+
+int net_progress(struct net_endpoint *ep)
+{
+	int ret;
+
+	pthread_mutex_lock(&ep->lock);
+	ret = net_cq_drain_locked(ep);
+	net_msg_repost_locked(ep);
+	pthread_mutex_unlock(&ep->lock);
+	return ret;
+}
+
+/*
+ * Called without the lock by a thread whose condition is not met yet.
+ * Busy-polls (yielding the CPU) for spin_ns after the last activity, then
+ * sleeps on the CQ's wait fd (at most @cap_ms) or, without one, for 20 µs.
+ * Posting an operation counts as activity: its completion is near.
+ * Return: 0 to poll again, -ETIMEDOUT once @deadline_ns has passed.
+ */
+int net_wait_step(struct net_endpoint *ep, uint64_t deadline_ns,
+		  unsigned int cap_ms)
+{
+	uint64_t now = net_now_ns();
+	uint64_t last;
+	int ret;
+
+	if (now >= deadline_ns)
+		return -ETIMEDOUT;
+	pthread_mutex_lock(&ep->lock);
+	last = ep->last_activity_ns;
+	pthread_mutex_unlock(&ep->lock);
+	if (ep->spin_ns == UINT64_MAX || now - last < ep->spin_ns) {
+		sched_yield();
+		return 0;
+	}
+	if (ep->cq_fd >= 0) {
+		struct fid *fids[1] = { &ep->cq->fid };
+		uint64_t left_ms = (deadline_ns - now + 999999) / 1000000;
+		struct pollfd pfd = { .fd = ep->cq_fd, .events = POLLIN };
+
+		pthread_mutex_lock(&ep->lock);
+		ret = fi_trywait(ep->fabric, fids, 1);
+		pthread_mutex_unlock(&ep->lock);
+		if (ret == FI_SUCCESS) {
+			ret = poll(&pfd, 1, (int)PVM_MIN(left_ms, (uint64_t)cap_ms));
+			if (ret > 0) {
+				pthread_mutex_lock(&ep->lock);
+				ep->last_activity_ns = net_now_ns();
+				pthread_mutex_unlock(&ep->lock);
+			}
+		}
+		return 0;
+	} else {
+		/* No wait object (shm): short naps keep the target responsive
+		 * at a modest cost while idle. */
+		struct timespec ts = { 0, 20000 };
+
+		nanosleep(&ts, NULL);
+		return 0;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Progress thread.                                                     */
+
+static void *net_progress_main(void *arg)
+{
+	struct net_endpoint *ep = arg;
+
+	while (!atomic_load(&ep->thread_stop)) {
+		if (net_progress(ep) > 0)
+			continue;
+		net_wait_step(ep, UINT64_MAX, 20);
+	}
+	return NULL;
+}
+
+int net_progress_thread_start(struct net_endpoint *ep)
+{
+	int ret;
+
+	if (ep->thread_running)
+		return 0;
+	atomic_store(&ep->thread_stop, false);
+	ret = pthread_create(&ep->thread, NULL, net_progress_main, ep);
+	if (ret)
+		return -ret;
+	ep->thread_running = true;
+	return 0;
+}
+
+void net_progress_thread_stop(struct net_endpoint *ep)
+{
+	if (!ep || !ep->thread_running)
+		return;
+	atomic_store(&ep->thread_stop, true);
+	pthread_join(ep->thread, NULL);
+	ep->thread_running = false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Registrations the module makes for itself.                           */
+
+int net_reg_internal_locked(struct net_endpoint *ep, void *buf, size_t len,
+			    uint64_t access, struct fid_mr **mr, void **desc)
+{
+	int ret;
+
+	ret = fi_mr_reg(ep->domain, buf, len, access, 0,
+			NET_MR_KEY_INTERNAL + ep->next_internal_key++, 0, mr, NULL);
+	if (ret)
+		return net_fi_errno(ret);
+	if (ep->mr_mode & FI_MR_ENDPOINT) {
+		ret = fi_mr_bind(*mr, &ep->ep->fid, 0);
+		if (!ret)
+			ret = fi_mr_enable(*mr);
+		if (ret) {
+			fi_close(&(*mr)->fid);
+			*mr = NULL;
+			return net_fi_errno(ret);
+		}
+	}
+	*desc = fi_mr_desc(*mr);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Open and close.                                                      */
+
+static const struct net_provider *net_provider_by_name(const char *name)
+{
+	for (size_t i = 0; i < PVM_ARRAY_SIZE(net_providers); i++)
+		if (!strcmp(net_providers[i]->name, name))
+			return net_providers[i];
+	return NULL;
+}
+
+static int net_open_objects(struct net_endpoint *ep)
+{
+	struct fi_info *info = ep->info;
+	struct fi_cq_attr cq_attr = {
+		.format = FI_CQ_FORMAT_MSG,
+		.wait_obj = FI_WAIT_FD,
+		.size = info->tx_attr->size + info->rx_attr->size,
+	};
+	struct fi_av_attr av_attr = { .type = FI_AV_TABLE };
+	int ret;
+
+	ret = fi_fabric(info->fabric_attr, &ep->fabric, NULL);
+	if (ret) {
+		net_report("fi_fabric", ret);
+		return net_fi_errno(ret);
+	}
+	ret = fi_domain(ep->fabric, info, &ep->domain, NULL);
+	if (ret) {
+		net_report("fi_domain", ret);
+		return net_fi_errno(ret);
+	}
+	ret = fi_cq_open(ep->domain, &cq_attr, &ep->cq, NULL);
+	if (ret) {
+		/* shm has no wait fd: poll with short sleeps instead. */
+		cq_attr.wait_obj = FI_WAIT_NONE;
+		ret = fi_cq_open(ep->domain, &cq_attr, &ep->cq, NULL);
+	}
+	if (ret) {
+		net_report("fi_cq_open", ret);
+		return net_fi_errno(ret);
+	}
+	ep->cq_fd = -1;
+	if (cq_attr.wait_obj == FI_WAIT_FD &&
+	    fi_control(&ep->cq->fid, FI_GETWAIT, &ep->cq_fd))
+		ep->cq_fd = -1;
+	ret = fi_av_open(ep->domain, &av_attr, &ep->av, NULL);
+	if (ret) {
+		av_attr.type = FI_AV_UNSPEC;
+		ret = fi_av_open(ep->domain, &av_attr, &ep->av, NULL);
+	}
+	if (ret) {
+		net_report("fi_av_open", ret);
+		return net_fi_errno(ret);
+	}
+	ret = fi_endpoint(ep->domain, info, &ep->ep, NULL);
+	if (ret) {
+		net_report("fi_endpoint", ret);
+		return net_fi_errno(ret);
+	}
+	ret = fi_ep_bind(ep->ep, &ep->av->fid, 0);
+	if (!ret)
+		ret = fi_ep_bind(ep->ep, &ep->cq->fid, FI_TRANSMIT | FI_RECV);
+	if (!ret)
+		ret = fi_enable(ep->ep);
+	if (ret) {
+		net_report("binding and enabling the endpoint", ret);
+		return net_fi_errno(ret);
+	}
+	return 0;
+}
+
+int net_endpoint_open(const struct net_endpoint_opts *opts,
+		      struct net_endpoint **out)
+{
+	static const struct net_endpoint_opts defaults = { 0 };
+	const struct net_endpoint_opts *o = opts ? opts : &defaults;
+	const char *want = o->provider ? o->provider : "auto";
+	const struct net_provider *only = NULL;
+	struct net_endpoint *ep;
+	int ret = -FI_ENODATA;
+
+	*out = NULL;
+	if (strcmp(want, "auto")) {
+		only = net_provider_by_name(want);
+		if (!only) {
+			pvm_err("net: unknown provider '%s' (use auto, verbs, tcp or shm)",
+				want);
+			return -EINVAL;
+		}
+	}
+	ep = calloc(1, sizeof(*ep));
+	if (!ep)
+		return -ENOMEM;
+	ep->hdr.class = NET_CLASS_ENDPOINT;
+	ep->cq_fd = -1;
+	pthread_mutex_init(&ep->lock, NULL);
+	atomic_init(&ep->thread_stop, false);
+	ep->spin_ns = o->spin_us == UINT32_MAX ? UINT64_MAX :
+		      (uint64_t)(o->spin_us ? o->spin_us : NET_SPIN_US_DEFAULT) * 1000;
+	ep->rx_count = o->rx_buffers ? o->rx_buffers : NET_RX_DEFAULT;
+
+	for (size_t i = 0; i < PVM_ARRAY_SIZE(net_providers); i++) {
+		const struct net_provider *p = net_providers[i];
+
+		if (only ? p != only : !p->in_auto)
+			continue;
+		ret = net_getinfo(p, o, &ep->info);
+		if (ret == 0) {
+			ep->prov = p;
+			break;
+		}
+	}
+	if (!ep->prov) {
+		if (ret == -FI_ENODATA)
+			pvm_err("net: no libfabric provider %s offers RDM messages and RMA%s%s (check fi_info -p '%s')",
+				only ? only->fi_name : "(tried verbs;ofi_rxm, tcp;ofi_rxm)",
+				o->node ? " on " : "", o->node ? o->node : "",
+				only ? only->fi_name : "tcp;ofi_rxm");
+		else
+			net_report("fi_getinfo", ret);
+		ret = ret == -FI_ENODATA ? -ENODATA : net_fi_errno(ret);
+		goto err_free;
+	}
+	ep->have_source = !!(ep->info->caps & FI_SOURCE);
+	ep->mr_mode = ep->info->domain_attr->mr_mode;
+	ep->rma_window = PVM_MAX((size_t)16, PVM_MIN(ep->info->tx_attr->size,
+						      (size_t)256));
+	ret = net_open_objects(ep);
+	if (ret)
+		goto err_close;
+	ret = net_msg_setup(ep);
+	if (ret)
+		goto err_close;
+	if (o->progress_thread) {
+		ret = net_progress_thread_start(ep);
+		if (ret)
+			goto err_close;
+	}
+	*out = ep;
+	return 0;
+
+err_close:
+	net_endpoint_close(ep);
+	return ret;
+err_free:
+	pthread_mutex_destroy(&ep->lock);
+	free(ep);
+	return ret;
+}
+
+void net_endpoint_close(struct net_endpoint *ep)
+{
+	if (!ep)
+		return;
+	net_progress_thread_stop(ep);
+	if (ep->hdr.refs)
+		pvm_err("net: closing an endpoint with %u memory registrations still open",
+			ep->hdr.refs);
+	/* Closing the endpoint first flushes posted buffers; then nothing can
+	 * reference our contexts or pools any more. */
+	if (ep->ep)
+		fi_close(&ep->ep->fid);
+	net_msg_teardown(ep);
+	net_rma_teardown(ep);
+	if (ep->av)
+		fi_close(&ep->av->fid);
+	if (ep->cq)
+		fi_close(&ep->cq->fid);
+	if (ep->domain)
+		fi_close(&ep->domain->fid);
+	if (ep->fabric)
+		fi_close(&ep->fabric->fid);
+	if (ep->info)
+		fi_freeinfo(ep->info);
+	free(ep->peers);
+	pthread_mutex_destroy(&ep->lock);
+	ep->hdr.class = 0;
+	free(ep);
+}
+
+const char *net_endpoint_provider(const struct net_endpoint *ep)
+{
+	return ep->info->fabric_attr->prov_name;
+}
+
+void net_endpoint_stats(struct net_endpoint *ep, struct net_endpoint_stats *out)
+{
+	pthread_mutex_lock(&ep->lock);
+	*out = ep->stats;
+	pthread_mutex_unlock(&ep->lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Addresses.                                                           */
+
+int net_endpoint_name(struct net_endpoint *ep, void *buf, size_t *len)
+{
+	size_t cap = *len;
+	int ret;
+
+	pthread_mutex_lock(&ep->lock);
+	ret = fi_getname(&ep->ep->fid, buf, len);
+	pthread_mutex_unlock(&ep->lock);
+	if (ret == -FI_ETOOSMALL || (ret == 0 && *len > cap))
+		return -ENOSPC;
+	return net_fi_errno(ret);
+}
+
+int net_endpoint_address(struct net_endpoint *ep, char *buf, size_t len)
+{
+	uint8_t name[PVM_WIRE_ADDR_MAX];
+	size_t nlen = sizeof(name);
+	int ret, n;
+
+	ret = net_endpoint_name(ep, name, &nlen);
+	if (ret)
+		return ret;
+	switch (ep->info->addr_format) {
+	case FI_SOCKADDR_IN: {
+		struct sockaddr_in sin;
+		char host[INET_ADDRSTRLEN];
+
+		if (nlen < sizeof(sin))
+			return -EINVAL;
+		memcpy(&sin, name, sizeof(sin));
+		inet_ntop(AF_INET, &sin.sin_addr, host, sizeof(host));
+		n = snprintf(buf, len, "%s:%u", host, ntohs(sin.sin_port));
+		break;
+	}
+	case FI_SOCKADDR_IN6: {
+		struct sockaddr_in6 sin6;
+		char host[INET6_ADDRSTRLEN];
+
+		if (nlen < sizeof(sin6))
+			return -EINVAL;
+		memcpy(&sin6, name, sizeof(sin6));
+		inet_ntop(AF_INET6, &sin6.sin6_addr, host, sizeof(host));
+		n = snprintf(buf, len, "[%s]:%u", host, ntohs(sin6.sin6_port));
+		break;
+	}
+	case FI_ADDR_STR:
+		n = snprintf(buf, len, "%.*s", (int)strnlen((char *)name, nlen),
+			     (char *)name);
+		break;
+	default: {
+		size_t slen = len;
+
+		pthread_mutex_lock(&ep->lock);
+		fi_av_straddr(ep->av, name, buf, &slen);
+		pthread_mutex_unlock(&ep->lock);
+		n = (int)slen - 1;
+		break;
+	}
+	}
+	if (n < 0 || (size_t)n >= len)
+		return -ENOSPC;
+	return 0;
+}
+
+static struct net_peer_entry *peer_find_handle(struct net_endpoint *ep,
+					       net_peer_t handle)
+{
+	for (size_t i = 0; i < ep->npeers; i++)
+		if (ep->peers[i].handle == handle)
+			return &ep->peers[i];
+	return NULL;
+}
+
+static int peer_insert_locked(struct net_endpoint *ep, const void *name,
+			      size_t len, net_peer_t *out)
+{
+	fi_addr_t addr = FI_ADDR_NOTAVAIL;
+	int ret;
+
+	for (size_t i = 0; i < ep->npeers; i++) {
+		if (ep->peers[i].len == len &&
+		    !memcmp(ep->peers[i].name, name, len)) {
+			*out = ep->peers[i].handle;
+			return 0;
+		}
+	}
+	if (ep->npeers == ep->peers_cap) {
+		size_t cap = ep->peers_cap ? ep->peers_cap * 2 : 8;
+		struct net_peer_entry *p = realloc(ep->peers, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		ep->peers = p;
+		ep->peers_cap = cap;
+	}
+	ret = fi_av_insert(ep->av, name, 1, &addr, 0, NULL);
+	if (ret != 1 || addr == FI_ADDR_NOTAVAIL)
+		return ret < 0 ? net_fi_errno(ret) : -EINVAL;
+	ep->peers[ep->npeers].handle = addr;
+	ep->peers[ep->npeers].len = len;
+	memcpy(ep->peers[ep->npeers].name, name, len);
+	ep->npeers++;
+	*out = addr;
+	return 0;
+}
+
+/* Names come from peers (HELLO): check they are what the format says. */
+static int name_valid(const struct net_endpoint *ep, const void *name, size_t len)
+{
+	if (!name || len == 0 || len > PVM_WIRE_ADDR_MAX)
+		return 0;
+	switch (ep->info->addr_format) {
+	case FI_SOCKADDR_IN: {
+		struct sockaddr_in sin;
+
+		if (len != sizeof(sin))
+			return 0;
+		memcpy(&sin, name, sizeof(sin));
+		return sin.sin_family == AF_INET && sin.sin_port != 0;
+	}
+	case FI_SOCKADDR_IN6: {
+		struct sockaddr_in6 sin6;
+
+		if (len != sizeof(sin6))
+			return 0;
+		memcpy(&sin6, name, sizeof(sin6));
+		return sin6.sin6_family == AF_INET6 && sin6.sin6_port != 0;
+	}
+	case FI_ADDR_STR:
+		/* One NUL, at the end, and printable before it. */
+		if (((const char *)name)[len - 1] != '\0' || len < 2)
+			return 0;
+		for (size_t i = 0; i + 1 < len; i++) {
+			unsigned char c = ((const unsigned char *)name)[i];
+
+			if (c < 0x21 || c > 0x7e)
+				return 0;
+		}
+		return 1;
+	default:
+		/* Fixed-size formats: must match our own name's size. */
+		return len == ep->info->src_addrlen || ep->info->src_addrlen == 0;
+	}
+}
+
+int net_peer_insert_raw(struct net_endpoint *ep, const void *name, size_t len,
+			net_peer_t *out)
+{
+	int ret;
+
+	*out = NET_PEER_NONE;
+	if (!name_valid(ep, name, len))
+		return -EINVAL;
+	pthread_mutex_lock(&ep->lock);
+	ret = peer_insert_locked(ep, name, len, out);
+	pthread_mutex_unlock(&ep->lock);
+	return ret;
+}
+
+int net_peer_insert(struct net_endpoint *ep, const char *address,
+		    net_peer_t *out)
+{
+	char host[256], port[32];
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	int ret;
+
+	*out = NET_PEER_NONE;
+	if (!address || !*address)
+		return -EINVAL;
+	switch (ep->info->addr_format) {
+	case FI_ADDR_STR:
+		if (strlen(address) + 1 > PVM_WIRE_ADDR_MAX)
+			return -EINVAL;
+		return net_peer_insert_raw(ep, address, strlen(address) + 1, out);
+	case FI_SOCKADDR_IN:
+	case FI_SOCKADDR_IN6:
+	case FI_SOCKADDR:
+		break;
+	default: {
+		fi_addr_t addr = FI_ADDR_NOTAVAIL;
+
+		if (split_host_port(address, host, sizeof(host), port, sizeof(port)))
+			return -EINVAL;
+		pthread_mutex_lock(&ep->lock);
+		ret = fi_av_insertsvc(ep->av, host, port, &addr, 0, NULL);
+		pthread_mutex_unlock(&ep->lock);
+		if (ret != 1)
+			return ret < 0 ? net_fi_errno(ret) : -EHOSTUNREACH;
+		*out = addr;
+		return 0;
+	}
+	}
+	/* Accept what fi_av_straddr prints as well. */
+	if (!strncmp(address, "fi_sockaddr_in://", 17))
+		address += 17;
+	else if (!strncmp(address, "fi_sockaddr_in6://", 18))
+		address += 18;
+	if (split_host_port(address, host, sizeof(host), port, sizeof(port)))
+		return -EINVAL;
+	hints.ai_family = ep->info->addr_format == FI_SOCKADDR_IN ? AF_INET :
+			  ep->info->addr_format == FI_SOCKADDR_IN6 ? AF_INET6 :
+			  AF_UNSPEC;
+	hints.ai_flags = AI_NUMERICSERV;
+	ret = getaddrinfo(host, port, &hints, &res);
+	if (ret || !res)
+		return ret == EAI_SERVICE || ret == EAI_NONAME ? -EHOSTUNREACH :
+		       -EHOSTUNREACH;
+	ret = net_peer_insert_raw(ep, res->ai_addr, res->ai_addrlen, out);
+	freeaddrinfo(res);
+	return ret;
+}
+
+static int peer_remove_locked(struct net_endpoint *ep, net_peer_t peer)
+{
+	struct net_peer_entry *e = peer_find_handle(ep, peer);
+	fi_addr_t addr = peer;
+	int ret;
+
+	ret = fi_av_remove(ep->av, &addr, 1, 0);
+	if (e) {
+		*e = ep->peers[ep->npeers - 1];
+		ep->npeers--;
+	}
+	return net_fi_errno(ret);
+}
+
+int net_peer_remove(struct net_endpoint *ep, net_peer_t peer)
+{
+	int ret;
+
+	pthread_mutex_lock(&ep->lock);
+	ret = peer_remove_locked(ep, peer);
+	pthread_mutex_unlock(&ep->lock);
+	return ret;
+}
+
+int net_peer_reconnect(struct net_endpoint *ep, net_peer_t *peer)
+{
+	struct net_peer_entry *e, saved;
+	int ret;
+
+	pthread_mutex_lock(&ep->lock);
+	e = peer_find_handle(ep, *peer);
+	if (!e) {
+		pthread_mutex_unlock(&ep->lock);
+		return -ENOENT;
+	}
+	saved = *e;
+	peer_remove_locked(ep, *peer);
+	/* Let the provider report what the removal flushed. */
+	net_cq_drain_locked(ep);
+	ret = peer_insert_locked(ep, saved.name, saved.len, peer);
+	pthread_mutex_unlock(&ep->lock);
+	return ret;
+}
