@@ -22,7 +22,7 @@ while [ "$#" -gt 0 ]; do
 	case "$1" in
 	--no-setup) do_setup=0 ;;
 	--mode) [ "$#" -ge 2 ] || die "--mode needs seq, random or hotcold"; mode=$2; shift ;;
-	-h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 	*) die "unknown argument '$1' (see --help)" ;;
 	esac
 	shift

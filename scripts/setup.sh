@@ -21,7 +21,7 @@ while [ "$#" -gt 0 ]; do
 	case "$1" in
 	--no-apt) use_apt=0 ;;
 	--no-build) do_build=0 ;;
-	-h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 	*) die "unknown argument '$1' (see --help)" ;;
 	esac
 	shift
@@ -36,10 +36,11 @@ build=${POOLVM_BUILD_DIR:-build}
 packages=(
 	build-essential meson ninja-build pkg-config
 	libcmocka-dev liburing-dev libjson-c-dev
-	libfabric-dev libfabric-bin
+	libfabric-dev libfabric-bin libsodium-dev
 	qemu-system-x86 qemu-utils
 	busybox-static cpio xz-utils gzip linux-image-amd64
-	python3 clang iproute2 util-linux
+	libzstd-dev libcairo2-dev
+	python3 clang libclang-rt-14-dev iproute2 util-linux
 )
 
 installed() {

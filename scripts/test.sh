@@ -26,7 +26,7 @@ while [ "$#" -gt 0 ]; do
 	case "$1" in
 	--no-setup) do_setup=0 ;;
 	--no-san) do_san=0 ;;
-	-h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 	*) meson_args+=("$1") ;;
 	esac
 	shift
@@ -51,7 +51,7 @@ tot_ok=0 tot_fail=0 tot_skip=0 tot_timeout=0 tot_xfail=0 tot_xpass=0
 lines=()
 count() {
 	local v
-	v=$(grep -E "^$1:[[:space:]]+[0-9]+" "$2" | tail -n 1 | grep -oE '[0-9]+$' || true)
+	v=$(grep -E "^$1:[[:space:]]+[0-9]+" "$2" | tail -n 1 | sed -E 's/^[^:]*:[[:space:]]*([0-9]+).*/\1/' || true)
 	echo "${v:-0}"
 }
 summary() {

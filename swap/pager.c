@@ -246,6 +246,35 @@ void pager_kick_reclaim(struct swap_pager *p)
 	pthread_mutex_unlock(&p->space_lock);
 }
 
+/* Ask the reclaim thread for room now, whatever the watermarks say. */
+void pager_want_space(struct swap_pager *p)
+{
+	pthread_mutex_lock(&p->space_lock);
+	p->reclaim_wanted = true;
+	pthread_cond_signal(&p->reclaim_cond);
+	pthread_mutex_unlock(&p->space_lock);
+}
+
+/* Wait until a page is free, overcommit is allowed, or @max_us passed. */
+void pager_wait_space(struct swap_pager *p, unsigned max_us)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)max_us * 1000;
+	while (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->space_lock);
+	while (free_pages(p) == 0 && !atomic_load(&p->overcommit) &&
+	       !atomic_load(&p->stopping)) {
+		if (pthread_cond_timedwait(&p->space_cond, &p->space_lock, &ts) != 0)
+			break;
+	}
+	pthread_mutex_unlock(&p->space_lock);
+}
+
 int pager_reserve(struct swap_pager *p, uint64_t n, bool may_wait)
 {
 	uint64_t cur = atomic_load(&p->resident);
@@ -308,6 +337,45 @@ void pager_release_slot(struct swap_pager *p, uint64_t e)
 	slot = swap_pe_slot(e);
 	if (tier < p->tier_count)
 		swap_tier_release(p->tiers[tier], &slot, 1);
+}
+
+/* Does the memfd still hold data for @page (a zap, not a discard)? */
+bool pager_memfd_has_page(struct swap_pager *p, uint64_t page)
+{
+	off_t off = (off_t)(p->r.memfd_offset + (page << PVM_PAGE_SHIFT));
+
+	return lseek(p->r.memfd, off, SEEK_DATA) == off;
+}
+
+/*
+ * Publish a page this thread owns (LOADING, installed) as RESIDENT with
+ * @set/@clear applied. If QEMU discarded it meanwhile (DISCARD) and its data
+ * is gone from the memfd, it becomes ABSENT instead: slot released, no
+ * longer counted resident, forgotten by the policy.
+ */
+void pager_publish_owned(struct swap_pager *p, uint64_t page, swap_pe_t *pe, uint64_t set, uint64_t clear)
+{
+	uint64_t e = atomic_load(pe), n;
+	bool gone = false;
+
+	for (;;) {
+		if ((e & SWAP_PE_DISCARD) && !pager_memfd_has_page(p, page)) {
+			n = 0;
+			gone = true;
+		} else {
+			n = (swap_pe_with_state(e, SWAP_PAGE_RESIDENT) & ~(clear | SWAP_PE_DISCARD)) | set;
+			gone = false;
+		}
+		if (swap_pagedir_cas(pe, &e, n))
+			break;
+	}
+	if (gone) {
+		pager_release_slot(p, e);
+		pager_unreserve(p, 1);
+		pthread_mutex_lock(&p->policy_lock);
+		swap_policy_remove(p->policy, page);
+		pthread_mutex_unlock(&p->policy_lock);
+	}
 }
 
 void pager_record_latency(struct swap_pager *p, uint64_t ns)

@@ -36,6 +36,7 @@ struct fault_ctx {
 	struct swap_pager *p;
 	uint64_t deferred[DEFERRED_MAX];   /* pages to wake after reading events */
 	size_t ndeferred;
+	bool space_wait;                   /* some were deferred for lack of room */
 	size_t cap;                  /* items per batch */
 	struct batch_item *items;
 	uint64_t *cands;
@@ -109,29 +110,19 @@ static void unclaim(struct swap_pager *p, const struct batch_item *it)
 static void publish(struct swap_pager *p, const struct batch_item *it, bool wp)
 {
 	swap_pe_t *pe = swap_pagedir_entry(p->dir, it->page);
-	uint64_t e = atomic_load(pe), n;
+	uint64_t set = 0;
 
-	for (;;) {
-		n = swap_pe_with_state(e, SWAP_PAGE_RESIDENT) &
-		    ~(SWAP_PE_ARMED | SWAP_PE_WRITE_PENDING | SWAP_PE_PREFETCHED | SWAP_PE_DIRTY);
-		if (e & SWAP_PE_DISCARD) {
-			/* QEMU discarded the page while we loaded it: the old
-			 * content means nothing any more, forget the slot. */
-			pager_release_slot(p, e);
-			n = swap_pe_without_slot(n) & ~SWAP_PE_DISCARD;
-		}
-		if (!it->from_tier || it->write || !(n & SWAP_PE_HAS_SLOT))
-			n |= SWAP_PE_DIRTY;
-		if (wp)
-			n |= SWAP_PE_ARMED;
-		if (it->prefetch)
-			n |= SWAP_PE_PREFETCHED;
-		n &= ~SWAP_PE_SAMPLED;
-		if (wp && !it->prefetch)
-			n |= SWAP_PE_SAMPLED;
-		if (swap_pagedir_cas(pe, &e, n))
-			break;
-	}
+	if (!it->from_tier || it->write || !(atomic_load(pe) & SWAP_PE_HAS_SLOT))
+		set |= SWAP_PE_DIRTY;
+	if (wp)
+		set |= SWAP_PE_ARMED;
+	if (it->prefetch)
+		set |= SWAP_PE_PREFETCHED;
+	if (wp && !it->prefetch)
+		set |= SWAP_PE_SAMPLED;
+	pager_publish_owned(p, it->page, pe, set,
+			    SWAP_PE_ARMED | SWAP_PE_WRITE_PENDING | SWAP_PE_PREFETCHED |
+			    SWAP_PE_DIRTY | SWAP_PE_SAMPLED);
 }
 
 /* Install items[lo..hi) which are contiguous pages of one kind. */
@@ -217,6 +208,20 @@ static void load_from_tiers(struct fault_ctx *fc, size_t n)
 	}
 }
 
+/* RESIDENT -> ABSENT for a page QEMU discarded behind our back. */
+static bool forget_discarded(struct swap_pager *p, uint64_t page, swap_pe_t *pe, uint64_t e)
+{
+	if (!swap_pagedir_cas(pe, &e, 0))
+		return false;
+	pager_release_slot(p, e);
+	pager_unreserve(p, 1);
+	cnt_add(&p->c.discards, 1);
+	pthread_mutex_lock(&p->policy_lock);
+	swap_policy_remove(p->policy, page);
+	pthread_mutex_unlock(&p->policy_lock);
+	return true;
+}
+
 static void handle_missing(struct fault_ctx *fc, uint64_t page, bool write, uint64_t t0)
 {
 	struct swap_pager *p = fc->p;
@@ -232,21 +237,42 @@ static void handle_missing(struct fault_ctx *fc, uint64_t page, bool write, uint
 	e = atomic_load(pe);
 	switch (swap_pe_state(e)) {
 	case SWAP_PAGE_RESIDENT:
-		/* Another thread installed it after this fault was raised. */
-		cnt_add(&p->c.spurious, 1);
-		swap_uffd_wake(p->r.uffd, page_addr(p, page), PVM_PAGE_SIZE);
-		return;
+		if (pager_memfd_has_page(p, page)) {
+			/* Another thread installed it after this fault was raised. */
+			cnt_add(&p->c.spurious, 1);
+			swap_uffd_wake(p->r.uffd, page_addr(p, page), PVM_PAGE_SIZE);
+			return;
+		}
+		/* Its data left the memfd without us: QEMU discarded it and the
+		 * REMOVE event is still queued. Discarded pages read as zeros. */
+		if (!forget_discarded(p, page, pe, e))
+			return;   /* raced; the next fault sorts it out */
+		e = atomic_load(pe);
+		break;
 	case SWAP_PAGE_LOADING:
+		/* Owned by a loader (whose install wakes us) or by a re-arm or
+		 * write-protect change (which install nothing): wake after this
+		 * batch so the fault is raised again if it still must be. */
+		defer_wake(fc, page);
+		return;
 	case SWAP_PAGE_EVICTING:
-		/* Its owner wakes the waiters when it publishes. */
+		/* The reclaimer wakes every page it punches or keeps. */
 		return;
 	}
 	if (!claim_for_load(p, page, &old))
 		return;
-	if (pager_reserve(p, 1, true) < 0) {
+	if (pager_reserve(p, 1, false) < 0) {
+		/* At the limit. Never block here: reclaim may be waiting for an
+		 * event that only a fault thread can read. Give the page back,
+		 * let reclaim run, and wake the faulting thread shortly so its
+		 * fault is raised again. */
 		struct batch_item it = { .page = page, .from_tier = swap_pe_state(old) == SWAP_PAGE_INTIER };
 
 		unclaim(p, &it);
+		cnt_add(&p->c.fault_waits, 1);
+		pager_want_space(p);
+		fc->space_wait = true;
+		defer_wake(fc, page);
 		return;
 	}
 	if (!write && swap_pe_state(old) == SWAP_PAGE_INTIER &&
@@ -355,7 +381,7 @@ static void handle_wp(struct fault_ctx *fc, uint64_t page)
 {
 	struct swap_pager *p = fc->p;
 	swap_pe_t *pe = swap_pagedir_entry(p->dir, page);
-	uint64_t e, n;
+	uint64_t e;
 	unsigned spins = 0;
 
 	if (!pe)
@@ -388,32 +414,18 @@ static void handle_wp(struct fault_ctx *fc, uint64_t page)
 owned:
 	if (swap_uffd_protect(p->r.uffd, page_addr(p, page), PVM_PAGE_SIZE, false) == -EAGAIN) {
 		/* Event pending: leave the page as it was, retry the write later. */
-		while (!swap_pagedir_cas(pe, &e, swap_pe_with_state(e, SWAP_PAGE_RESIDENT)))
-			;
+		pager_publish_owned(p, page, pe, 0, 0);
 		defer_wake(fc, page);
 		return;
 	}
 	if (e & SWAP_PE_SAMPLED)
 		pager_note_write_outcome(p, true);
-	for (;;) {
-		n = swap_pe_with_state(e, SWAP_PAGE_RESIDENT) | SWAP_PE_DIRTY;
-		n &= ~(SWAP_PE_ARMED | SWAP_PE_PREFETCHED | SWAP_PE_SAMPLED);
-		if (swap_pagedir_cas(pe, &e, n))
-			break;
-	}
+	pager_publish_owned(p, page, pe, SWAP_PE_DIRTY,
+			    SWAP_PE_ARMED | SWAP_PE_PREFETCHED | SWAP_PE_SAMPLED);
 	cnt_add(&p->c.wp_faults, 1);
 	pthread_mutex_lock(&p->policy_lock);
 	swap_policy_touch(p->policy, page, SWAP_ACCESS_WRITE);
 	pthread_mutex_unlock(&p->policy_lock);
-}
-
-/* Does the memfd still hold data for this page (a zap, not a discard)? */
-static bool memfd_has_page(struct swap_pager *p, uint64_t page)
-{
-	off_t off = (off_t)(p->r.memfd_offset + (page << PVM_PAGE_SHIFT));
-	off_t d = lseek(p->r.memfd, off, SEEK_DATA);
-
-	return d == off;
 }
 
 static void handle_remove(struct fault_ctx *fc, uint64_t start, uint64_t end)
@@ -447,7 +459,7 @@ static void handle_remove(struct fault_ctx *fc, uint64_t start, uint64_t end)
 				}
 				continue;
 			}
-			if (st == SWAP_PAGE_RESIDENT && memfd_has_page(p, page))
+			if (st == SWAP_PAGE_RESIDENT && pager_memfd_has_page(p, page))
 				break;   /* only unmapped, the data is still there */
 			if (swap_pagedir_cas(pe, &e, 0)) {
 				pager_release_slot(p, e);
@@ -578,8 +590,12 @@ void *pager_fault_thread(void *arg)
 				handle_remove(&fc, m->arg.remove.start, m->arg.remove.end);
 			}
 		}
-		if (fc.ndeferred)
+		if (fc.ndeferred) {
+			if (fc.space_wait)
+				pager_wait_space(p, 2000);   /* bounded: events keep flowing */
+			fc.space_wait = false;
 			run_deferred(&fc);
+		}
 	}
 	fault_ctx_fini(&fc);
 	return NULL;

@@ -109,8 +109,12 @@ void pager_fail(struct swap_pager *p, const char *fmt, ...) __attribute__((forma
 int pager_reserve(struct swap_pager *p, uint64_t n, bool may_wait);
 void pager_unreserve(struct swap_pager *p, uint64_t n);
 void pager_kick_reclaim(struct swap_pager *p);
+void pager_want_space(struct swap_pager *p);
+void pager_wait_space(struct swap_pager *p, unsigned max_us);
 void pager_release_slot(struct swap_pager *p, uint64_t entry);
 void pager_record_latency(struct swap_pager *p, uint64_t ns);
+bool pager_memfd_has_page(struct swap_pager *p, uint64_t page);
+void pager_publish_owned(struct swap_pager *p, uint64_t page, swap_pe_t *pe, uint64_t set, uint64_t clear);
 
 /* pager_fault.c */
 void *pager_fault_thread(void *arg);

@@ -94,12 +94,7 @@ static void do_rearms(struct swap_pager *p)
 			continue;
 		bool ok = protect_wait(p, page_addr(p, page), PVM_PAGE_SIZE, true) == 0;
 
-		for (;;) {
-			uint64_t n = swap_pe_with_state(e, SWAP_PAGE_RESIDENT) | (ok ? SWAP_PE_ARMED : 0);
-
-			if (swap_pagedir_cas(pe, &e, n))
-				break;
-		}
+		pager_publish_owned(p, page, pe, ok ? SWAP_PE_ARMED : 0, 0);
 		if (ok)
 			cnt_add(&p->c.rearms, 1);
 	}

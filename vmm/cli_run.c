@@ -36,6 +36,7 @@ static void run_usage(FILE *f)
 		if (strcmp((*tk)->name, "faulty") != 0)
 			fprintf(f, "                          %-8s %s\n", (*tk)->name, (*tk)->help);
 	fprintf(f,
+"                          remote   memory pods given with --pod (see below)\n"
 "  --policy NAME         eviction policy (default clock):\n");
 	for (; *pol; pol++)
 		fprintf(f, "                          %-8s %s\n", (*pol)->name, (*pol)->help);
@@ -52,6 +53,15 @@ static void run_usage(FILE *f)
 "  --fault-spin US       a fault thread polls for the next fault this many\n"
 "                        microseconds before sleeping (default 50; 0 = never):\n"
 "                        trades CPU for fault latency where waking is slow\n"
+"\n"
+"Memory pods (for --tier remote):\n"
+"  --pod HOST:PORT       a memory pod (poolvm pod); repeatable\n"
+"  --secret-file FILE    shared secret the pods were started with (mode 0600)\n"
+"  --replicas N          copies of each page, on distinct pods (default 2)\n"
+"  --fabric NAME         auto (verbs when an RDMA NIC is present, else tcp), verbs,\n"
+"                        tcp, or shm (pods on this host)\n"
+"  A --tier disk:PATH after --tier remote also backs the remote pages up on\n"
+"  disk, so a page whose every replica was lost still comes back.\n"
 "\n"
 "Guest:\n"
 "  --kernel FILE         kernel to boot directly (an uncompressed vmlinux boots fastest)\n"
@@ -82,7 +92,7 @@ static void run_usage(FILE *f)
 enum {
 	OPT_MEM = 256, OPT_LOCAL, OPT_TIER, OPT_POLICY, OPT_PREFETCH, OPT_KERNEL,
 	OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SMP, OPT_ACCEL, OPT_QMP, OPT_STATS,
-	OPT_QEMU, OPT_CPU, OPT_QUIET, OPT_BALLOON, OPT_FAULT_THREADS, OPT_SPIN, OPT_RECENCY,
+	OPT_QEMU, OPT_CPU, OPT_QUIET, OPT_BALLOON, OPT_FAULT_THREADS, OPT_SPIN, OPT_RECENCY, OPT_POD, OPT_SECRET, OPT_REPLICAS, OPT_FABRIC,
 };
 
 static int parse_uint(const char *opt, const char *s, unsigned lo, unsigned hi, unsigned *out)
@@ -111,6 +121,64 @@ static int parse_size_opt(const char *opt, const char *s, uint64_t *out)
 	return 0;
 }
 
+/*
+ * "--tier remote" becomes the remote tier's full spec, built from --pod,
+ * --secret-file, --replicas and --fabric; a disk tier that follows it also
+ * serves as its backup (a file of its own next to the disk tier's).
+ */
+static int expand_remote_tier(struct vmm_launch_config *c)
+{
+	static char specs[VMM_MAX_TIERS][4096];
+	bool used = false;
+
+	for (unsigned i = 0; i < c->tier_count; i++) {
+		const char *t = c->tiers[i];
+		char *s = specs[i];
+		size_t len = sizeof(specs[i]), n;
+
+		if (strcmp(t, "remote") != 0)
+			continue;
+		if (used) {
+			pvm_err("--tier remote: given twice");
+			return -EINVAL;
+		}
+		used = true;
+		if (!c->pod_count) {
+			pvm_err("--tier remote needs at least one --pod HOST:PORT");
+			return -EINVAL;
+		}
+		if (!c->secret_file) {
+			pvm_err("--tier remote needs --secret-file (the pods' shared secret)");
+			return -EINVAL;
+		}
+		n = (size_t)snprintf(s, len, "remote:pods=");
+		for (unsigned k = 0; k < c->pod_count && n < len; k++)
+			n += (size_t)snprintf(s + n, len - n, "%s%s", k ? "+" : "", c->pods[k]);
+		if (n < len)
+			n += (size_t)snprintf(s + n, len - n, ",replicas=%u,secret=%s,fabric=%s",
+					      c->replicas ? c->replicas : 2, c->secret_file,
+					      c->fabric ? c->fabric : "auto");
+		for (unsigned j = i + 1; j < c->tier_count && n < len; j++) {
+			if (strncmp(c->tiers[j], "disk:", 5) != 0)
+				continue;
+			const char *path = c->tiers[j] + 5, *comma = strchr(path, ',');
+			int plen = comma ? (int)(comma - path) : (int)strlen(path);
+
+			n += (size_t)snprintf(s + n, len - n, ",backup=disk:%.*s.remote-backup",
+					      plen, path);
+			break;
+		}
+		if (n >= len) {
+			pvm_err("--tier remote: too many pods for one spec");
+			return -EINVAL;
+		}
+		c->tiers[i] = s;
+	}
+	if (!used && c->pod_count)
+		pvm_info("--pod given without --tier remote: the pods are not used");
+	return 0;
+}
+
 int cli_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -134,6 +202,10 @@ int cli_run(int argc, char **argv)
 		{ "fault-threads", required_argument, NULL, OPT_FAULT_THREADS },
 		{ "fault-spin", required_argument, NULL, OPT_SPIN },
 		{ "recency", required_argument, NULL, OPT_RECENCY },
+		{ "pod", required_argument, NULL, OPT_POD },
+		{ "secret-file", required_argument, NULL, OPT_SECRET },
+		{ "replicas", required_argument, NULL, OPT_REPLICAS },
+		{ "fabric", required_argument, NULL, OPT_FABRIC },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -182,6 +254,30 @@ int cli_run(int argc, char **argv)
 			if (parse_uint("--fault-spin", optarg, 0, 100000, &c.spin_us) < 0)
 				return 2;
 			c.spin_set = true;
+			break;
+		case OPT_POD:
+			if (c.pod_count == VMM_MAX_PODS) {
+				pvm_err("--pod: at most %d pods", VMM_MAX_PODS);
+				return 2;
+			}
+			if (!strchr(optarg, ':') || strchr(optarg, ',') || strchr(optarg, '+')) {
+				pvm_err("--pod: '%s' is not HOST:PORT", optarg);
+				return 2;
+			}
+			c.pods[c.pod_count++] = optarg;
+			break;
+		case OPT_SECRET: c.secret_file = optarg; break;
+		case OPT_REPLICAS:
+			if (parse_uint("--replicas", optarg, 1, 8, &c.replicas) < 0)
+				return 2;
+			break;
+		case OPT_FABRIC:
+			if (strcmp(optarg, "auto") && strcmp(optarg, "verbs") &&
+			    strcmp(optarg, "tcp") && strcmp(optarg, "shm")) {
+				pvm_err("--fabric: '%s' is not auto, verbs, tcp or shm", optarg);
+				return 2;
+			}
+			c.fabric = optarg;
 			break;
 		case OPT_RECENCY:
 			if (!strcmp(optarg, "wp")) {
@@ -236,8 +332,8 @@ int cli_run(int argc, char **argv)
 		pvm_err("--mem must be a whole number of MiB");
 		return 2;
 	}
-	if (c.local_bytes > c.mem_bytes)
-		c.local_bytes = 0;
+	if (c.local_bytes >= c.mem_bytes)
+		c.local_bytes = 0;   /* everything resident: no tier needed */
 	if (c.local_bytes && c.tier_count == 0) {
 		pvm_err("--local %llu MiB is less than --mem but no --tier was given to hold "
 			"the rest (e.g. --tier disk:/var/lib/poolvm/vm.pages)",
@@ -268,5 +364,7 @@ int cli_run(int argc, char **argv)
 		}
 		swap_prefetch_destroy(p);
 	}
+	if (expand_remote_tier(&c) < 0)
+		return 2;
 	return vmm_launch_run(&c);
 }

@@ -488,10 +488,8 @@ int vmm_launch_run(const struct vmm_launch_config *cfg)
 	l.t_start = pvm_now_ns();
 	for (unsigned i = 0; i < cfg->tier_count; i++) {
 		ret = swap_tier_open(cfg->tiers[i], &l.tiers[i]);
-		if (ret < 0) {
-			pvm_err("--tier %s: %s", cfg->tiers[i], strerror(-ret));
-			goto out;
-		}
+		if (ret < 0)
+			goto out;   /* the tier said what was wrong */
 		l.tier_count++;
 	}
 	if (find_preload(&l) < 0 || make_socket(&l) < 0)

@@ -16,6 +16,7 @@
 
 #define VMM_MAX_TIERS 8
 #define VMM_MAX_DISKS 8
+#define VMM_MAX_PODS 32
 
 enum vmm_accel { VMM_ACCEL_AUTO, VMM_ACCEL_KVM, VMM_ACCEL_TCG };
 
@@ -30,6 +31,11 @@ struct vmm_launch_config {
 	unsigned spin_us;               /* fault-thread poll window before sleeping */
 	bool spin_set;
 	bool no_recency;                /* --recency none: no write-protect re-arming */
+	const char *pods[VMM_MAX_PODS];  /* --pod HOST:PORT, for --tier remote */
+	unsigned pod_count;
+	const char *secret_file;
+	unsigned replicas;              /* 0 = 2 */
+	const char *fabric;             /* auto|verbs|tcp|shm */
 	const char *kernel, *initrd, *append;
 	const char *disks[VMM_MAX_DISKS];
 	unsigned disk_count;

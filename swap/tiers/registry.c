@@ -7,6 +7,7 @@
  * what it decides itself (unknown kind, unusable spec).
  */
 #include "tier.h"
+#include "remote.h"
 
 #include "common.h"
 
@@ -18,6 +19,7 @@
 static const struct swap_tier_ops *const tier_kinds[] = {
 	&swap_tier_dram_ops,
 	&swap_tier_disk_ops,
+	&swap_tier_remote_ops,
 	&swap_tier_faulty_ops,
 	NULL,
 };

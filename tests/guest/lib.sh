@@ -111,7 +111,7 @@ pvm_cleanup() {
 # pvm_init "$@" - parse the paths meson passes, make PVM_TMP, set the trap.
 pvm_init() {
 	local base
-	PVM_POOLVM= PVM_KERNEL= PVM_INITRD= PVM_BUILD_GUEST= PVM_MEMTEST= PVM_BOOTCOUNT=
+	PVM_POOLVM='' PVM_KERNEL='' PVM_INITRD='' PVM_BUILD_GUEST='' PVM_MEMTEST='' PVM_BOOTCOUNT=''
 	while [ "$#" -gt 0 ]; do
 		[ "$#" -ge 2 ] || pvm_fail "option $1 needs a value"
 		case "$1" in
