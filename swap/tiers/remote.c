@@ -24,6 +24,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,19 +418,35 @@ static int start_threads(struct remote_tier *r)
 	for (unsigned i = 0; i < atomic_load(&r->npods); i++) {
 		struct remote_pod *p = r->pods[i];
 
-		rc = -pthread_create(&p->monitor, NULL, remote_pod_monitor, p);
+		rc = remote_thread_start(&p->monitor, remote_pod_monitor, p);
 		if (rc)
 			return rc;
 		p->monitor_started = true;
 	}
-	rc = -pthread_create(&r->repair_thread, NULL, remote_repair_main, r);
+	rc = remote_thread_start(&r->repair_thread, remote_repair_main, r);
 	if (rc)
 		return rc;
 	r->repair_started = true;
 	return 0;
 }
 
+static int remote_open_masked(const char *arg, struct swap_tier **out);
+
+/* Open with every signal blocked, so that nothing this opens (threads of
+ * ours or of the transport) can take a signal meant for the process. */
 static int remote_open(const char *arg, struct swap_tier **out)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = remote_open_masked(arg, out);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+static int remote_open_masked(const char *arg, struct swap_tier **out)
 {
 	struct remote_pod_addr addrs[REMOTE_MAX_PODS];
 	pthread_condattr_t ca;

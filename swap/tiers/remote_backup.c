@@ -47,7 +47,7 @@ int remote_backup_open(struct remote_tier *r)
 		return -ENOMEM;
 	for (int i = 0; i < REMOTE_STAGING_PAGES; i++)
 		r->staging_free[r->nstaging_free++] = i;
-	rc = -pthread_create(&r->backup_thread, NULL, remote_backup_main, r);
+	rc = remote_thread_start(&r->backup_thread, remote_backup_main, r);
 	if (rc) {
 		pvm_err("remote tier: cannot start the backup thread: %s",
 			strerror(-rc));

@@ -317,6 +317,11 @@ static inline struct remote_chunk *remote_chunk_of(struct remote_tier *r,
 
 uint64_t remote_now_ns(void);
 
+/* pthread_create() with every signal blocked in the new thread: the
+ * tier's threads must never take a signal meant for the process (the
+ * launcher reads SIGCHLD and SIGTERM through a signalfd). 0 or -errno. */
+int remote_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+
 /* ---- remote_place.c: pods, chunks, placement (tier->lock held unless said) ---- */
 
 /* Reserve a page on a pod chosen by two random choices among the UP pods
