@@ -145,7 +145,7 @@ static int pager_case(const char *tier_spec, size_t pages, struct result *zero,
 	cfg.tiers = &tier;
 	cfg.tier_count = 1;
 	cfg.fault_threads = 1;
-	cfg.spin_us = getenv("SPIN") ? (unsigned)atoi(getenv("SPIN")) : 50;
+	cfg.spin_us = 50;   /* poolvm run's default --fault-spin */
 	cfg.evict_batch = 64;
 	ret = swap_pager_create(&cfg, &reg, &pager);
 	if (ret == 0)

@@ -1065,6 +1065,9 @@ def main(argv=None):
                         "(poolvm-bench.pages) and the kernel swap file "
                         "(poolvm-bench.swap), so both use the same disk "
                         "(default /var/tmp)")
+    p.add_argument("--no-faultbench", action="store_true",
+                   help="skip the fault-service microbenchmark (pvm-faultbench) "
+                        "printed after the workload table")
     p.add_argument("--no-kswap", action="store_true",
                    help="skip kernel swap (it is skipped anyway, with the "
                         "reason, when not root or no cgroup memory "
@@ -1200,6 +1203,24 @@ def main(argv=None):
               "(see --json)")
     sys.stdout.flush()
 
+    fault_table = None
+    if not a.no_faultbench and not interrupted:
+        fb = os.path.join(build, "bench", "pvm-faultbench")
+        if os.access(fb, os.X_OK):
+            log("pager_bench: fault-service microbenchmark: %s" % fb)
+            r = subprocess.run([fb, "--dir", a.tier_dir], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+            print()
+            print("fault service (pvm-faultbench, one run; p50/touch = p50 over "
+                  "a plain first-touch fault on a shared memfd):")
+            print(r.stdout.rstrip() if r.returncode == 0 else
+                  "pvm-faultbench FAILED: %s" % r.stderr.strip())
+            fault_table = r.stdout
+            if r.returncode != 0:
+                b.failed = True
+        else:
+            print("\nfault service: %s not built" % fb)
+
     if a.json:
         out = {
             "config": {k: v for k, v in vars(a).items()},
@@ -1214,6 +1235,7 @@ def main(argv=None):
             "table": data, "runs": b.runs,
             "started": t0, "duration_s": round(time.time() - t0, 1),
             "interrupted": bool(interrupted),
+            "faultbench": fault_table,
         }
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1, default=str)
