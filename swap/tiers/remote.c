@@ -353,6 +353,12 @@ static void remote_free(struct remote_tier *r)
 			pthread_join(r->pods[i]->monitor, NULL);
 	if (r->repair_started)
 		pthread_join(r->repair_thread, NULL);
+	pthread_mutex_lock(&r->io_lock);
+	r->io_stopping = true;
+	pthread_cond_broadcast(&r->io_cond);
+	pthread_mutex_unlock(&r->io_lock);
+	for (unsigned i = 0; i < r->io_workers; i++)
+		pthread_join(r->io_threads[i], NULL);
 	remote_backup_close(r);         /* joins its thread, closes the tier */
 	if (r->base.ops && atomic_load(&r->stores))
 		pvm_info("%s", swap_tier_remote_summary(&r->base, line, sizeof(line)));
@@ -374,6 +380,8 @@ static void remote_free(struct remote_tier *r)
 	pthread_cond_destroy(&r->stop_cond);
 	pthread_cond_destroy(&r->backup_cond);
 	pthread_mutex_destroy(&r->backup_lock);
+	pthread_cond_destroy(&r->io_cond);
+	pthread_mutex_destroy(&r->io_lock);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -427,6 +435,15 @@ static int start_threads(struct remote_tier *r)
 	if (rc)
 		return rc;
 	r->repair_started = true;
+	/* Helpers for writes to several pods at once: one fewer than the
+	 * pods a store batch can touch (the caller does one group itself). */
+	for (unsigned i = 0; i < PVM_MIN(atomic_load(&r->npods) - 1, REMOTE_IO_WORKERS) &&
+	     atomic_load(&r->npods) > 1; i++) {
+		rc = remote_thread_start(&r->io_threads[i], remote_io_worker, r);
+		if (rc)
+			return rc;
+		r->io_workers++;
+	}
 	return 0;
 }
 
@@ -472,6 +489,8 @@ static int remote_open_masked(const char *arg, struct swap_tier **out)
 	}
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_mutex_init(&r->backup_lock, NULL);
+	pthread_mutex_init(&r->io_lock, NULL);
+	pthread_cond_init(&r->io_cond, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&r->repair_cond, &ca);

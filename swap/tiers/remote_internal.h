@@ -46,6 +46,7 @@
 #define REMOTE_SEG_SLOTS      (1u << REMOTE_SEG_SHIFT)
 #define REMOTE_MAX_SLOTS      (1ull << 31)
 #define REMOTE_ID_MAX         64
+#define REMOTE_IO_WORKERS     3       /* helpers for parallel pod writes */
 
 /* ---- the spec: "pods=...,replicas=N,secret=F,..." ---- */
 
@@ -277,6 +278,14 @@ struct remote_tier {
 	size_t nstaging_free;
 	bool said_backup_full;
 
+	/* I/O helpers: run the per-pod groups of a write batch in parallel */
+	pthread_mutex_t io_lock;
+	pthread_cond_t io_cond;
+	struct io_job *io_head;         /* io_lock */
+	bool io_stopping;               /* io_lock */
+	pthread_t io_threads[REMOTE_IO_WORKERS];
+	unsigned io_workers;
+
 	/* counters */
 	atomic_uint_fast64_t stores, loads, store_errors, load_errors;
 	atomic_uint_fast64_t rebuilds, rebuild_failures, drained_pages;
@@ -374,6 +383,9 @@ int remote_pod_io(struct remote_tier *r, struct remote_pod *pod, unsigned incarn
 		  size_t n, bool write);
 
 /* ---- remote_io.c: batched reads and writes over replicas ---- */
+
+/* An I/O helper thread (see grouped_io() in remote_io.c). */
+void *remote_io_worker(void *arg);
 
 /* The tier's load() and store(): see remote_io.c. Any thread. */
 int remote_load_batch(struct remote_tier *r, struct swap_io *ios, size_t n);

@@ -29,7 +29,7 @@
 
 struct io_ref {
 	size_t index;
-	uint32_t chunk;
+	uint64_t chunk;                 /* sort key: 0 for the first io's chunk */
 };
 
 static int cmp_ref(const void *a, const void *b)
@@ -41,44 +41,134 @@ static int cmp_ref(const void *a, const void *b)
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* One batched call per (pod, lease): pages of the same chunk go together. */
+/* ---- I/O helpers: the groups of a write batch run in parallel ---- */
+
+struct io_job {
+	struct remote_tier *r;
+	const struct remote_target *target;     /* the group's first page */
+	struct remote_page_op *ops;
+	size_t n;
+	bool write;
+	unsigned *pending;                      /* io_lock */
+	pthread_cond_t *done;
+	struct io_job *next;
+};
+
+static void run_job(struct io_job *j)
+{
+	remote_pod_io(j->r, j->r->pods[j->target->pod], j->target->incarnation,
+		      &j->target->lease, j->ops, j->n, j->write);
+}
+
+void *remote_io_worker(void *arg)
+{
+	struct remote_tier *r = arg;
+
+	pthread_mutex_lock(&r->io_lock);
+	for (;;) {
+		struct io_job *j;
+
+		while (!r->io_head && !r->io_stopping)
+			pthread_cond_wait(&r->io_cond, &r->io_lock);
+		if (!r->io_head)
+			break;
+		j = r->io_head;
+		r->io_head = j->next;
+		pthread_mutex_unlock(&r->io_lock);
+		run_job(j);
+		pthread_mutex_lock(&r->io_lock);
+		if (--*j->pending == 0)
+			pthread_cond_signal(j->done);
+	}
+	pthread_mutex_unlock(&r->io_lock);
+	return NULL;
+}
+
+/* Run @njobs jobs: all but the first by the helpers (when there are
+ * any), the first here; return when all are done. */
+static void run_jobs(struct remote_tier *r, struct io_job *jobs, size_t njobs)
+{
+	pthread_cond_t done;
+	unsigned pending = 0;
+
+	if (njobs < 2 || !r->io_workers) {
+		for (size_t i = 0; i < njobs; i++)
+			run_job(&jobs[i]);
+		return;
+	}
+	pthread_cond_init(&done, NULL);
+	pthread_mutex_lock(&r->io_lock);
+	for (size_t i = njobs; i-- > 1;) {
+		jobs[i].pending = &pending;
+		jobs[i].done = &done;
+		jobs[i].next = r->io_head;
+		r->io_head = &jobs[i];
+		pending++;
+	}
+	pthread_cond_broadcast(&r->io_cond);
+	pthread_mutex_unlock(&r->io_lock);
+	run_job(&jobs[0]);
+	pthread_mutex_lock(&r->io_lock);
+	while (pending)
+		pthread_cond_wait(&done, &r->io_lock);
+	pthread_mutex_unlock(&r->io_lock);
+	pthread_cond_destroy(&done);
+}
+
+/* One batched call per (pod, lease): pages of the same chunk go together.
+ * Reads run the groups one after the other, the first io's group first
+ * (in a fault batch it holds the page the guest waits for); writes run
+ * the groups in parallel. */
 static void grouped_io(struct remote_tier *r, const struct remote_target *t,
 		       void *const *bufs, int *results, size_t n, bool write)
 {
 	struct io_ref *refs;
 	struct remote_page_op *ops;
-	size_t i, j;
+	struct io_job *jobs;
+	size_t i, j, njobs = 0;
 
 	if (!n)
 		return;
 	refs = malloc(n * sizeof(*refs));
 	ops = malloc(n * sizeof(*ops));
-	if (!refs || !ops) {
+	jobs = malloc(n * sizeof(*jobs));
+	if (!refs || !ops || !jobs) {
 		for (i = 0; i < n; i++)
 			results[i] = -ENOMEM;
 		free(refs);
 		free(ops);
+		free(jobs);
 		return;
 	}
-	for (i = 0; i < n; i++)
-		refs[i] = (struct io_ref){ i, t[i].gpage / r->pages_per_chunk };
+	for (i = 0; i < n; i++) {
+		uint32_t chunk = t[i].gpage / r->pages_per_chunk;
+
+		refs[i] = (struct io_ref){ i, chunk == t[0].gpage / r->pages_per_chunk
+					      ? 0 : chunk + 1 };
+	}
 	qsort(refs, n, sizeof(*refs), cmp_ref);
 	for (i = 0; i < n; i = j) {
-		const struct remote_target *first = &t[refs[i].index];
-
 		for (j = i; j < n && refs[j].chunk == refs[i].chunk; j++)
-			ops[j - i] = (struct remote_page_op){
+			ops[j] = (struct remote_page_op){
 				.offset = t[refs[j].index].offset,
 				.buf = bufs[refs[j].index],
 				.result = -EINPROGRESS,
 			};
-		remote_pod_io(r, r->pods[first->pod], first->incarnation,
-			      &first->lease, ops, j - i, write);
-		for (size_t k = i; k < j; k++)
-			results[refs[k].index] = ops[k - i].result;
+		jobs[njobs++] = (struct io_job){
+			.r = r, .target = &t[refs[i].index], .ops = &ops[i],
+			.n = j - i, .write = write,
+		};
 	}
+	if (write)
+		run_jobs(r, jobs, njobs);
+	else
+		for (i = 0; i < njobs; i++)
+			run_job(&jobs[i]);
+	for (i = 0; i < n; i++)
+		results[refs[i].index] = ops[i].result;
 	free(refs);
 	free(ops);
+	free(jobs);
 }
 
 void remote_write_targets(struct remote_tier *r, const struct remote_target *targets,

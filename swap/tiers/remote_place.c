@@ -695,14 +695,18 @@ void remote_pod_destroy(struct remote_tier *r, struct remote_pod *pod)
 	if (!pod)
 		return;
 	if (pod->conn) {
-		for (uint32_t i = 0; i < pod->nchunks; i++) {
+		/* Hand the leases back now rather than at the pod's client
+		 * timeout; stop at the first failure (the pod is unreachable). */
+		int rc = 0;
+
+		for (uint32_t i = 0; i < pod->nchunks && rc != -ETIMEDOUT; i++) {
 			struct remote_chunk *c = r->chunks[pod->chunks[i]];
 
 			if (c->state == CHUNK_LIVE || c->state == CHUNK_DRAINING)
-				r->tp->release(pod->conn, c->lease.id);
+				rc = r->tp->release(pod->conn, c->lease.id);
 		}
-		for (uint32_t i = 0; i < pod->norphans; i++)
-			r->tp->release(pod->conn, pod->orphans[i]);
+		for (uint32_t i = 0; i < pod->norphans && rc != -ETIMEDOUT; i++)
+			rc = r->tp->release(pod->conn, pod->orphans[i]);
 		r->tp->close(pod->conn);
 	}
 	free(pod->chunks);
