@@ -55,7 +55,7 @@ struct swap_tier_ops {
 /* Every tier object begins with this header. */
 struct swap_tier {
 	const struct swap_tier_ops *ops;
-	char spec[256];          /* the spec it was opened with, for messages */
+	char spec[1024];         /* the spec it was opened with, for messages */
 };
 
 /**

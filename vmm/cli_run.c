@@ -268,7 +268,7 @@ int cli_run(int argc, char **argv)
 			break;
 		case OPT_SECRET: c.secret_file = optarg; break;
 		case OPT_REPLICAS:
-			if (parse_uint("--replicas", optarg, 1, 8, &c.replicas) < 0)
+			if (parse_uint("--replicas", optarg, 1, 4, &c.replicas) < 0)
 				return 2;
 			break;
 		case OPT_FABRIC:

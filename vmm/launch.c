@@ -42,7 +42,7 @@ struct launch {
 	int listen_fd, conn_fd, sig_fd, fail_efd;
 	pid_t qemu;
 	int qemu_status;
-	bool qemu_exited, terminating, killed_for_failure;
+	bool qemu_exited, terminating, killed_for_failure, conn_quiet;
 	uint64_t t_start, t_attach;
 };
 
@@ -486,6 +486,14 @@ int vmm_launch_run(const struct vmm_launch_config *cfg)
 
 	pvm_set_quiet(cfg->quiet);
 	l.t_start = pvm_now_ns();
+	/* Block the signals we take through signalfd before any thread exists
+	 * (tiers and the pager start threads), so none of them can take one. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, &oldmask);
 	for (unsigned i = 0; i < cfg->tier_count; i++) {
 		ret = swap_tier_open(cfg->tiers[i], &l.tiers[i]);
 		if (ret < 0)
@@ -495,12 +503,6 @@ int vmm_launch_run(const struct vmm_launch_config *cfg)
 	if (find_preload(&l) < 0 || make_socket(&l) < 0)
 		goto out;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, &oldmask);
 	l.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	l.fail_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (l.sig_fd < 0 || l.fail_efd < 0) {
@@ -514,7 +516,8 @@ int vmm_launch_run(const struct vmm_launch_config *cfg)
 		struct pollfd pfd[4] = {
 			{ .fd = l.sig_fd, .events = POLLIN },
 			{ .fd = l.fail_efd, .events = POLLIN },
-			{ .fd = l.conn_fd >= 0 ? l.conn_fd : l.listen_fd, .events = POLLIN },
+			{ .fd = l.conn_quiet ? -1 : l.conn_fd >= 0 ? l.conn_fd : l.listen_fd,
+			  .events = POLLIN },
 		};
 		int timeout = l.pager ? -1 : 1000;
 		int r = poll(pfd, 3, timeout);
@@ -534,14 +537,14 @@ int vmm_launch_run(const struct vmm_launch_config *cfg)
 			l.conn_fd = accept4(l.listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		} else if (pfd[2].revents && l.conn_fd >= 0) {
 			if (l.pager) {
-				/* The library says nothing after attaching; EOF means
-				 * QEMU is exiting. Stop polling the socket. */
+				/* The library says nothing after attaching; EOF or a
+				 * hang-up means QEMU is exiting, which SIGCHLD reports.
+				 * Stop polling the socket so the loop does not spin. */
 				char b;
 
-				if (recv(l.conn_fd, &b, 1, MSG_DONTWAIT) <= 0) {
-					/* keep the fd open; QEMU exit follows */
-					pfd[2].fd = -1;
-				}
+				if ((pfd[2].revents & (POLLHUP | POLLERR)) ||
+				    recv(l.conn_fd, &b, 1, MSG_DONTWAIT) <= 0)
+					l.conn_quiet = true;
 			} else if (receive_region(&l) < 0) {
 				kill(l.qemu, SIGKILL);
 			}

@@ -63,7 +63,8 @@ int remote_discovery_list(struct remote_discovery *d,
 			  struct remote_pod_addr *addrs, size_t max, size_t *n);
 
 /**
- * remote_addr_check() - is @text a usable "HOST:PORT" ("[V6]:PORT" too)?
+ * remote_addr_check() - is @text a usable "HOST:PORT" ("[V6]:PORT" too, or
+ * a provider's own name such as shm's "fi_shm://PID:0:0")?
  * Return: 0, or -EINVAL with a reason in @why (for the caller's message).
  */
 int remote_addr_check(const char *text, char *why, size_t whylen);

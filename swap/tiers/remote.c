@@ -93,12 +93,11 @@ static int remote_alloc(struct swap_tier *tier, uint64_t *slots, size_t n)
 	rc = tier_slots_alloc(&r->slots, slots, n, remote_grow, r);
 	if (rc)
 		return rc;
-	/* Place; when a chosen pod must lease first, lease and start over,
-	 * as long as leases keep succeeding. */
+	/* Place; when a chosen pod must lease first, lease and start over. */
 	for (int attempt = 0; attempt < 64; attempt++) {
 		uint64_t lease_on = 0;
 		size_t done = 0;
-		bool leased = false, failed = false;
+		bool failed = false;
 
 		pthread_mutex_lock(&r->lock);
 		for (; done < n; done++) {
@@ -131,10 +130,12 @@ static int remote_alloc(struct swap_tier *tier, uint64_t *slots, size_t n)
 		}
 		unplace(r, slots, done);
 		pthread_mutex_unlock(&r->lock);
+		/* A lease that fails marks its pod full or dead, so the next
+		 * attempt places elsewhere: go on while some pod needs one. */
 		for (unsigned i = 0; i < REMOTE_MAX_PODS; i++)
 			if ((lease_on >> i) & 1)
-				leased |= remote_lease_chunk(r, r->pods[i]) == 0;
-		if (!leased)
+				remote_lease_chunk(r, r->pods[i]);
+		if (!lease_on)
 			break;
 	}
 	tier_slots_release(&r->slots, slots, n);
@@ -436,9 +437,16 @@ static int start_threads(struct remote_tier *r)
 		return rc;
 	r->repair_started = true;
 	/* Helpers for writes to several pods at once: one fewer than the
-	 * pods a store batch can touch (the caller does one group itself). */
-	for (unsigned i = 0; i < PVM_MIN(atomic_load(&r->npods) - 1, REMOTE_IO_WORKERS) &&
-	     atomic_load(&r->npods) > 1; i++) {
+	 * pods a store batch touches (the caller does one group itself), and
+	 * only where CPUs are plentiful: on two cores the tcp provider is
+	 * CPU-bound, and helpers polling beside the fault threads doubled the
+	 * median fault time for no gain (docs/remote-tier.md). */
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned want = atomic_load(&r->npods) - 1;
+
+	want = PVM_MIN(want, REMOTE_IO_WORKERS);
+	want = PVM_MIN(want, cpus > 0 ? (unsigned)(cpus / 4) : 0u);
+	for (unsigned i = 0; i < want; i++) {
 		rc = remote_thread_start(&r->io_threads[i], remote_io_worker, r);
 		if (rc)
 			return rc;

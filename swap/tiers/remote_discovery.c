@@ -29,6 +29,16 @@ int remote_addr_check(const char *text, char *why, size_t whylen)
 			 REMOTE_ADDR_MAX - 1);
 		return -EINVAL;
 	}
+	if (strstr(text, "://")) {
+		/* A provider's own name (shm: "fi_shm://PID:0:0"): opaque. */
+		for (const char *c = text; *c; c++) {
+			if (*c <= ' ' || *c > '~' || *c == '+' || *c == ',') {
+				snprintf(why, whylen, "'%s' is not a fabric name", text);
+				return -EINVAL;
+			}
+		}
+		return 0;
+	}
 	if (text[0] == '[') {
 		const char *close = strchr(text, ']');
 

@@ -472,15 +472,13 @@ static void place_replicas(struct remote_tier *r, struct swap_io *ios, size_t n,
 	}
 }
 
-/* Lease on the pods in @lease_on; true if any lease was granted. */
-static bool lease_where_needed(struct remote_tier *r, uint64_t lease_on)
+/* Lease on the pods in @lease_on. A lease that fails marks its pod full
+ * (or dead), so placing again makes progress either way. */
+static void lease_where_needed(struct remote_tier *r, uint64_t lease_on)
 {
-	bool leased = false;
-
 	for (unsigned i = 0; i < REMOTE_MAX_PODS; i++)
 		if ((lease_on >> i) & 1)
-			leased |= remote_lease_chunk(r, r->pods[i]) == 0;
-	return leased;
+			remote_lease_chunk(r, r->pods[i]);
 }
 
 int remote_store_batch(struct remote_tier *r, struct swap_io *ios, size_t n)
@@ -528,8 +526,9 @@ int remote_store_batch(struct remote_tier *r, struct swap_io *ios, size_t n)
 			pthread_mutex_lock(&r->lock);
 			place_replicas(r, ios, n, items, &lease_on);
 			pthread_mutex_unlock(&r->lock);
-			if (!lease_on || !lease_where_needed(r, lease_on))
+			if (!lease_on)
 				break;
+			lease_where_needed(r, lease_on);
 		}
 		/* Write every replica not yet delivered. */
 		pthread_mutex_lock(&r->lock);
