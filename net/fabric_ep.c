@@ -162,6 +162,9 @@ int net_split_host_port(const char *text, char *host, size_t hostlen,
 	if (hl == 0 || hl >= hostlen || strlen(colon + 1) == 0 ||
 	    strlen(colon + 1) >= portlen)
 		return -EINVAL;
+	for (const char *c = colon + 1; *c; c++)
+		if (*c < '0' || *c > '9')
+			return -EINVAL;   /* a port number, not a service name */
 	memcpy(host, h, hl);
 	host[hl] = '\0';
 	strcpy(port, colon + 1);

@@ -192,8 +192,7 @@ struct net_mr {
 };
 
 /* fabric_ep.c */
-int net_split_host_port(const char *text, char *host, size_t hostlen,
-			char *port, size_t portlen);
+
 int net_fi_errno(int fi_err);
 void net_report(const char *what, int fi_err);
 int net_cq_drain_locked(struct net_endpoint *ep);

@@ -62,38 +62,6 @@ void pod_log(struct pod *pod, const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 /* Creation.                                                            */
 
-static int split_listen(const char *text, char *host, size_t hostlen,
-			char *port, size_t portlen)
-{
-	const char *colon, *h = text;
-	size_t hl;
-
-	if (!text || !*text)
-		return -EINVAL;
-	if (*text == '[') {
-		const char *close = strchr(text, ']');
-
-		if (!close || close[1] != ':')
-			return -EINVAL;
-		h = text + 1;
-		hl = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strrchr(text, ':');
-		if (!colon)
-			return -EINVAL;
-		hl = (size_t)(colon - text);
-	}
-	if (hl == 0 || hl >= hostlen || !colon[1] || strlen(colon + 1) >= portlen)
-		return -EINVAL;
-	for (const char *c = colon + 1; *c; c++)
-		if (*c < '0' || *c > '9')
-			return -EINVAL;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	strcpy(port, colon + 1);
-	return 0;
-}
 
 /* Printable, at most 64 characters: what CHALLENGE can carry. */
 static void set_pod_id(struct pod *pod, const char *want)
@@ -144,7 +112,7 @@ int pod_create(const struct pod_config *cfg, struct pod **out)
 		pvm_err("pod: a listen address and a secret file are required");
 		return -EINVAL;
 	}
-	if (split_listen(cfg->listen, host, sizeof(host), port, sizeof(port))) {
+	if (net_split_host_port(cfg->listen, host, sizeof(host), port, sizeof(port))) {
 		pvm_err("pod: --listen '%s' is not HOST:PORT (e.g. 10.0.0.5:7300, [::1]:7300)",
 			cfg->listen);
 		return -EINVAL;
