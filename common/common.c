@@ -129,8 +129,8 @@ bool pvm_page_is_zero(const void *page)
 	/* Check the first word alone first: most non-zero pages fail here. */
 	if (w[0])
 		return false;
-	for (size_t i = 1; i < PVM_PAGE_SIZE / sizeof(uint64_t); i += 4)
-		if (w[i] | w[i + 1] | w[i + 2] | (i + 3 < PVM_PAGE_SIZE / 8 ? w[i + 3] : 0))
+	for (size_t i = 0; i < PVM_PAGE_SIZE / sizeof(uint64_t); i += 8)
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
 			return false;
 	return true;
 }

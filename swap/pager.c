@@ -275,49 +275,29 @@ void pager_wait_space(struct swap_pager *p, unsigned max_us)
 	pthread_mutex_unlock(&p->space_lock);
 }
 
-int pager_reserve(struct swap_pager *p, uint64_t n, bool may_wait)
+/* Count @n pages as resident if that stays within the limit (or the pager
+ * overcommits because the tiers are full). Never waits: 0 or -EAGAIN. */
+int pager_reserve(struct swap_pager *p, uint64_t n)
 {
 	uint64_t cur = atomic_load(&p->resident);
 
 	for (;;) {
 		bool over = atomic_load_explicit(&p->overcommit, memory_order_relaxed);
 
-		if (cur + n <= p->limit || over) {
-			if (!atomic_compare_exchange_weak(&p->resident, &cur, cur + n))
-				continue;
-			if (cur + n > p->limit)
-				cnt_add(&p->c.overcommitted, n);
-			uint64_t peak = atomic_load_explicit(&p->resident_peak, memory_order_relaxed);
-
-			while (cur + n > peak &&
-			       !atomic_compare_exchange_weak(&p->resident_peak, &peak, cur + n))
-				;
-			if (p->limit - PVM_MIN(p->limit, cur + n) < p->high_free)
-				pager_kick_reclaim(p);
-			return 0;
-		}
-		if (!may_wait)
+		if (cur + n > p->limit && !over)
 			return -EAGAIN;
-		cnt_add(&p->c.fault_waits, 1);
-		pthread_mutex_lock(&p->space_lock);
-		p->reclaim_wanted = true;
-		pthread_cond_signal(&p->reclaim_cond);
-		while (atomic_load(&p->resident) + n > p->limit &&
-		       !atomic_load(&p->stopping) && !atomic_load(&p->overcommit)) {
-			struct timespec ts;
+		if (!atomic_compare_exchange_weak(&p->resident, &cur, cur + n))
+			continue;
+		if (cur + n > p->limit)
+			cnt_add(&p->c.overcommitted, n);
+		uint64_t peak = atomic_load_explicit(&p->resident_peak, memory_order_relaxed);
 
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 50 * 1000 * 1000;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&p->space_cond, &p->space_lock, &ts);
-		}
-		pthread_mutex_unlock(&p->space_lock);
-		if (atomic_load(&p->stopping))
-			return -ECANCELED;
-		cur = atomic_load(&p->resident);
+		while (cur + n > peak &&
+		       !atomic_compare_exchange_weak(&p->resident_peak, &peak, cur + n))
+			;
+		if (p->limit - PVM_MIN(p->limit, cur + n) < p->high_free)
+			pager_kick_reclaim(p);
+		return 0;
 	}
 }
 
@@ -433,7 +413,6 @@ void swap_pager_stats(struct swap_pager *p, struct swap_pager_stats *s)
 	for (size_t i = 0; i < 8; i++)
 		s->tier_refaults[i] = LOAD(tier_refaults[i]);
 	s->prefetched = LOAD(prefetched);
-	s->prefetch_wasted = LOAD(prefetch_wasted);
 	s->evictions = LOAD(evictions);
 	s->writebacks = LOAD(writebacks);
 	s->clean_drops = LOAD(clean_drops);

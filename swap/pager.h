@@ -66,7 +66,6 @@ struct swap_pager_stats {
 	uint64_t refaults;            /* faults served from a tier */
 	uint64_t tier_refaults[8];      /* per tier, in --tier order */
 	uint64_t prefetched;          /* pages installed by prefetch (zero or tier) */
-	uint64_t prefetch_wasted;     /* prefetched pages evicted before any observed use */
 	uint64_t evictions;           /* pages punched out of guest RAM */
 	uint64_t writebacks;          /* pages written to a tier */
 	uint64_t clean_drops;         /* evictions of clean pages: nothing written */

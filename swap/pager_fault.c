@@ -261,7 +261,7 @@ static void handle_missing(struct fault_ctx *fc, uint64_t page, bool write, uint
 	}
 	if (!claim_for_load(p, page, &old))
 		return;
-	if (pager_reserve(p, 1, false) < 0) {
+	if (pager_reserve(p, 1) < 0) {
 		/* At the limit. Never block here: reclaim may be waiting for an
 		 * event that only a fault thread can read. Give the page back,
 		 * let reclaim run, and wake the faulting thread shortly so its
@@ -297,7 +297,7 @@ static void handle_missing(struct fault_ctx *fc, uint64_t page, bool write, uint
 			continue;
 		if (!claim_for_load(p, c, &old))
 			continue;
-		if (pager_reserve(p, 1, false) < 0) {
+		if (pager_reserve(p, 1) < 0) {
 			struct batch_item it = { .page = c, .from_tier = swap_pe_state(old) == SWAP_PAGE_INTIER };
 
 			unclaim(p, &it);
@@ -333,7 +333,7 @@ static void handle_missing(struct fault_ctx *fc, uint64_t page, bool write, uint
 			   (unsigned long long)page, strerror(-ret));
 	}
 
-	size_t installed = 0, zero = 0, tier = 0, pref = 0;
+	size_t zero = 0, tier = 0, pref = 0;
 
 	pthread_mutex_lock(&p->policy_lock);
 	for (size_t i = 0; i < n; i++) {
@@ -341,7 +341,6 @@ static void handle_missing(struct fault_ctx *fc, uint64_t page, bool write, uint
 
 		if (!it->installed)
 			continue;
-		installed++;
 		swap_policy_insert(p->policy, it->page,
 				   (it->prefetch ? SWAP_ACCESS_PREFETCH : 0) |
 				   (it->write ? SWAP_ACCESS_WRITE : 0));
@@ -369,7 +368,6 @@ static void handle_missing(struct fault_ctx *fc, uint64_t page, bool write, uint
 			zero++;
 		}
 	}
-	(void)installed;
 	cnt_add(&p->c.faults, 1);
 	cnt_add(&p->c.zero_fills, zero);
 	cnt_add(&p->c.refaults, tier);

@@ -17,7 +17,7 @@ typedef _Atomic uint64_t counter_t;
 
 struct pager_counters {
 	counter_t faults, wp_faults, zero_fills, refaults, prefetched;
-	counter_t prefetch_wasted, evictions, writebacks, clean_drops, zero_drops;
+	counter_t evictions, writebacks, clean_drops, zero_drops;
 	counter_t evict_aborts, store_errors, discards, rearms, fault_waits;
 	counter_t reclaim_batches, overcommitted, spurious, writable_refaults;
 	counter_t tier_refaults[8];
@@ -106,7 +106,7 @@ static inline void pager_note_write_outcome(struct swap_pager *p, bool written)
 
 /* pager.c */
 void pager_fail(struct swap_pager *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int pager_reserve(struct swap_pager *p, uint64_t n, bool may_wait);
+int pager_reserve(struct swap_pager *p, uint64_t n);
 void pager_unreserve(struct swap_pager *p, uint64_t n);
 void pager_kick_reclaim(struct swap_pager *p);
 void pager_want_space(struct swap_pager *p);

@@ -253,7 +253,6 @@ int cli_run(int argc, char **argv)
 		case OPT_SPIN:
 			if (parse_uint("--fault-spin", optarg, 0, 100000, &c.spin_us) < 0)
 				return 2;
-			c.spin_set = true;
 			break;
 		case OPT_POD:
 			if (c.pod_count == VMM_MAX_PODS) {

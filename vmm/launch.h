@@ -29,7 +29,6 @@ struct vmm_launch_config {
 	const char *prefetch;
 	unsigned fault_threads;
 	unsigned spin_us;               /* fault-thread poll window before sleeping */
-	bool spin_set;
 	bool no_recency;                /* --recency none: no write-protect re-arming */
 	const char *pods[VMM_MAX_PODS];  /* --pod HOST:PORT, for --tier remote */
 	unsigned pod_count;
