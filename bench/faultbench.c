@@ -6,6 +6,10 @@
  *                floor: what any fault costs on this host)
  *   zero-fill    a first touch served by the pager (UFFDIO_ZEROPAGE)
  *   TIER         a touch of a page evicted to TIER, served from it
+ * With --pod (memory pods, e.g. in other network namespaces) also:
+ *   fi_read      one 4 KiB one-sided read from a pod lease, posted and
+ *                completed by the same pod client the remote tier uses
+ *   remote       a touch of a page evicted to the remote tier
  * Prints p50/p99 per case and the ratio to first-touch. No prefetch, FIFO
  * eviction: each measured access is exactly one fault.
  */
@@ -21,6 +25,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "pod_client.h"
 #include "pager.h"
 #include "tier.h"
 #include "uffd.h"
@@ -207,9 +212,96 @@ static int pager_case(const char *tier_spec, size_t pages, struct result *zero,
 	return 0;
 }
 
+/* One 4 KiB fi_read from a pod lease, @pages times at random offsets. */
+static int fi_read_case(const char *addr, const char *fabric, const char *secret,
+			size_t pages, struct result *r)
+{
+	struct pod_client_config cc = {
+		.address = addr, .fabric = fabric, .secret_file = secret,
+		.client_id = "pvm-faultbench",
+	};
+	struct pod_client *c = NULL;
+	struct pod_lease lease;
+	struct net_mr *mr = NULL;
+	size_t batch = 64, size = pages * PAGE;
+	uint8_t *buf = aligned_alloc(PAGE, size);
+	double *us = calloc(pages, sizeof(*us));
+	struct net_rma_op ops[64];
+	size_t bad = 0;
+	int ret;
+
+	if (!buf || !us) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = pod_client_connect(&cc, &c);
+	if (ret < 0) {
+		fprintf(stderr, "faultbench: pod %s: %s\n", addr, pod_client_last_error());
+		goto out;
+	}
+	ret = pod_client_lease(c, size, &lease);
+	if (ret < 0) {
+		fprintf(stderr, "faultbench: lease from %s: %s\n", addr, pod_client_last_error());
+		goto out;
+	}
+	ret = pod_client_register_buffer(c, buf, size, &mr);
+	if (ret < 0)
+		goto out;
+	for (size_t i = 0; i < pages; i++)
+		memset(buf + i * PAGE, (int)(i | 1) & 0xff, PAGE);
+	for (size_t i = 0; i < pages && ret == 0; i += batch) {
+		size_t n = PVM_MIN(batch, pages - i);
+
+		for (size_t k = 0; k < n; k++)
+			ops[k] = (struct net_rma_op){
+				.local = buf + (i + k) * PAGE, .local_mr = mr,
+				.len = PAGE, .remote_addr = (i + k) * PAGE,
+			};
+		ret = pod_client_write(c, &lease, ops, n);
+	}
+	if (ret < 0) {
+		fprintf(stderr, "faultbench: write to %s: %s\n", addr, pod_client_last_error());
+		goto out;
+	}
+	memset(buf, 0, size);
+	for (size_t i = 0; i < pages; i++) {
+		size_t pg = next_rand() % pages;
+		double t0;
+
+		ops[0] = (struct net_rma_op){
+			.local = buf + pg * PAGE, .local_mr = mr, .len = PAGE,
+			.remote_addr = pg * PAGE,
+		};
+		t0 = now_us();
+		ret = pod_client_read(c, &lease, ops, 1);
+		us[i] = now_us() - t0;
+		if (ret < 0) {
+			fprintf(stderr, "faultbench: read from %s: %s\n", addr,
+				pod_client_last_error());
+			goto out;
+		}
+		bad += buf[pg * PAGE] != (uint8_t)(pg | 1) ||
+		       buf[pg * PAGE + PAGE - 1] != (uint8_t)(pg | 1);
+	}
+	summarize(r, "fi_read 4 KiB (pod)", us, pages);
+	if (bad) {
+		fprintf(stderr, "faultbench: %zu pages read back wrong from %s\n", bad, addr);
+		ret = -EIO;
+	}
+	pod_client_release(c, lease.id);
+out:
+	pod_client_unregister_buffer(mr);
+	pod_client_close(c);
+	free(buf);
+	free(us);
+	return ret;
+}
+
 static void usage(void)
 {
 	printf("Usage: pvm-faultbench [--pages N] [--dir DIR] [--json FILE]\n"
+	       "                      [--pod HOST:PORT]... --secret-file FILE\n"
+	       "                      [--fabric tcp|shm|verbs|auto] [--replicas N]\n"
 	       "\n"
 	       "Fault service latency in one run: a plain first-touch fault on a\n"
 	       "shared memfd (no pager), a zero-fill fault served by the pager, and\n"
@@ -217,7 +309,12 @@ static void usage(void)
 	       "microseconds and as a ratio to the plain first touch.\n"
 	       "  --pages N   faults measured per case (default 4096)\n"
 	       "  --dir DIR   directory for the disk tier file (default /var/tmp)\n"
-	       "  --json FILE also write the results as JSON\n");
+	       "  --json FILE also write the results as JSON\n"
+	       "  --pod HOST:PORT  a memory pod (`poolvm pod`); repeatable. Adds\n"
+	       "              two cases: one 4 KiB fi_read from a lease on the first\n"
+	       "              pod, and a fault served from the remote tier over all\n"
+	       "              the pods (--replicas copies, default 1)\n"
+	       "  --secret-file FILE, --fabric NAME  as for `poolvm run`\n");
 }
 
 int main(int argc, char **argv)
@@ -226,20 +323,36 @@ int main(int argc, char **argv)
 		{ "pages", required_argument, NULL, 'p' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "json", required_argument, NULL, 'j' },
+		{ "pod", required_argument, NULL, 'P' },
+		{ "secret-file", required_argument, NULL, 's' },
+		{ "fabric", required_argument, NULL, 'f' },
+		{ "replicas", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	size_t pages = 4096;
-	const char *dir = "/var/tmp", *json = NULL;
-	struct result r[4];
-	char disk[512];
-	int opt, ret;
+	const char *dir = "/var/tmp", *json = NULL, *secret = NULL, *fabric = "auto";
+	const char *pods[16];
+	unsigned npods = 0, replicas = 1;
+	struct result r[6];
+	char disk[512], remote[4096];
+	int opt, ret, ncases = 4;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'p': pages = strtoul(optarg, NULL, 10); break;
 		case 'd': dir = optarg; break;
 		case 'j': json = optarg; break;
+		case 'P':
+			if (npods == 16) {
+				fprintf(stderr, "pvm-faultbench: at most 16 --pod\n");
+				return 2;
+			}
+			pods[npods++] = optarg;
+			break;
+		case 's': secret = optarg; break;
+		case 'f': fabric = optarg; break;
+		case 'r': replicas = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'h': usage(); return 0;
 		default: usage(); return 2;
 		}
@@ -255,15 +368,48 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pvm-faultbench: %s\n", strerror(-ret));
 		return 1;
 	}
+	if (npods) {
+		int len;
+
+		if (!secret) {
+			fprintf(stderr, "pvm-faultbench: --pod needs --secret-file\n");
+			return 2;
+		}
+		if (replicas < 1 || replicas > npods) {
+			fprintf(stderr, "pvm-faultbench: --replicas must be 1..%u (the pods given)\n",
+				npods);
+			return 2;
+		}
+		len = snprintf(remote, sizeof(remote), "remote:pods=");
+		for (unsigned i = 0; i < npods; i++)
+			len += snprintf(remote + len, sizeof(remote) - (size_t)len, "%s%s",
+					i ? "+" : "", pods[i]);
+		snprintf(remote + len, sizeof(remote) - (size_t)len,
+			 ",secret=%s,fabric=%s,replicas=%u,id=pvm-faultbench-tier",
+			 secret, fabric, replicas);
+		if ((ret = fi_read_case(pods[0], fabric, secret, pages, &r[4])) < 0 ||
+		    (ret = pager_case(remote, pages, NULL, &r[5], "remote tier refault")) < 0) {
+			fprintf(stderr, "pvm-faultbench: remote: %s\n", strerror(-ret));
+			return 1;
+		}
+		ncases = 6;
+	}
 	printf("%-26s %8s %10s %10s %10s %12s\n", "case", "samples", "p50 us", "p99 us",
 	       "mean us", "p50/touch");
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < ncases; i++)
 		printf("%-26s %8zu %10.1f %10.1f %10.1f %12.2f\n", r[i].name, r[i].n,
 		       r[i].p50, r[i].p99, r[i].mean, r[i].p50 / r[0].p50);
+	if (ncases == 6) {
+		double bound = r[0].p50 + r[4].p50 + 10.0;
+
+		printf("remote p50 %.1f us vs bound first-touch + fi_read + 10 us = %.1f us: "
+		       "%.2f of the bound (%s)\n", r[5].p50, bound, r[5].p50 / bound,
+		       r[5].p50 <= bound ? "within" : "OVER");
+	}
 	if (json) {
 		json_object *a = json_object_new_array();
 
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < ncases; i++) {
 			json_object *o = json_object_new_object();
 
 			json_object_object_add(o, "case", json_object_new_string(r[i].name));
@@ -271,6 +417,15 @@ int main(int argc, char **argv)
 			json_object_object_add(o, "p50_us", json_object_new_double(r[i].p50));
 			json_object_object_add(o, "p99_us", json_object_new_double(r[i].p99));
 			json_object_object_add(o, "mean_us", json_object_new_double(r[i].mean));
+			json_object_array_add(a, o);
+		}
+		if (ncases == 6) {
+			/* the bound: first-touch + one fi_read + 10 us */
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "case", json_object_new_string("remote bound"));
+			json_object_object_add(o, "p50_us", json_object_new_double(
+				r[0].p50 + r[4].p50 + 10.0));
 			json_object_array_add(a, o);
 		}
 		json_object_to_file_ext(json, a, JSON_C_TO_STRING_PRETTY);

@@ -18,6 +18,7 @@
 
 MH_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$MH_LIB_DIR/../guest/lib.sh"
+. "$MH_LIB_DIR/../../scripts/podnet.sh"   # namespaces, bridge, pods
 
 MH_ID=pvm-mh-$$
 MH_NETS=()              # namespaces created, for cleanup
@@ -25,15 +26,15 @@ MH_POD_PIDS=()          # index 1..3
 MH_POD_EXE=
 MH_TOOL=
 MH_SECRET=
-MH_PORT=7300
-MH_VMM_ADDR=10.250.1.100
+MH_PORT=$PODNET_PORT
+MH_VMM_ADDR=$PODNET_VMM_ADDR
 
 mh_ns() {               # mh_ns pod1|pod2|pod3|vmm|br
 	echo "$MH_ID-$1"
 }
 
 mh_pod_addr() {         # mh_pod_addr N
-	echo "10.250.1.$((10 + $1)):$MH_PORT"
+	podnet_pod_addr "$1"
 }
 
 mh_teardown() {
@@ -85,35 +86,13 @@ mh_init() {
 	chmod 600 "$MH_SECRET"
 }
 
-# mh_add_host NAME ADDR - a namespace with eth0 at ADDR, bridged as NAME.
-mh_add_host() {
-	local name=$1 addr=$2 ns br
-	ns=$(mh_ns "$name")
-	br=$(mh_ns br)
-	ip netns add "$ns" || pvm_fail "ip netns add $ns failed"
-	MH_NETS+=("$ns")
-	ip -n "$ns" link set lo up
-	ip -n "$ns" link add eth0 type veth peer name "$name" netns "$br" ||
-		pvm_fail "cannot create a veth pair for $name"
-	ip -n "$br" link set "$name" master br0
-	ip -n "$br" link set "$name" up
-	ip -n "$ns" addr add "$addr/24" dev eth0
-	ip -n "$ns" link set eth0 up
-}
-
 # mh_net_up - the bridge namespace, three pod hosts and the VMM host.
 mh_net_up() {
-	local br i
-	br=$(mh_ns br)
-	ip netns add "$br" || pvm_fail "ip netns add $br failed"
-	MH_NETS+=("$br")
-	ip -n "$br" link set lo up
-	ip -n "$br" link add br0 type bridge || pvm_skip "cannot create a bridge here"
-	ip -n "$br" link set br0 up
-	for i in 1 2 3; do
-		mh_add_host "pod$i" "10.250.1.$((10 + i))"
-	done
-	mh_add_host vmm "$MH_VMM_ADDR"
+	local rc=0
+	MH_NETS+=("$(mh_ns br)" "$(mh_ns pod1)" "$(mh_ns pod2)" "$(mh_ns pod3)" "$(mh_ns vmm)")
+	podnet_net_up "$MH_ID" 3 || rc=$?
+	[ "$rc" = 2 ] && pvm_skip "cannot create a bridge here"
+	[ "$rc" = 0 ] || pvm_fail "cannot set up the namespaces"
 }
 
 # mh_link NAME up|down - the bridge port of host NAME.
@@ -124,19 +103,11 @@ mh_link() {
 # mh_start_pod N [MEMORY [SECRET]] - pvm-pod in host podN; waits until it
 # serves. Its log is $PVM_TMP/podN.log, its stats $PVM_TMP/podN.json.
 mh_start_pod() {
-	local n=$1 mem=${2:-384M} secret=${3:-$MH_SECRET} log i
-	log=$PVM_TMP/pod$n.log
-	ip netns exec "$(mh_ns "pod$n")" "$MH_POD_EXE" --memory "$mem" \
-		--listen "$(mh_pod_addr "$n")" --secret-file "$secret" --fabric tcp \
-		--pod-id "mh-pod$n" --stats-json "$PVM_TMP/pod$n.json" \
-		--drain-timeout 30 >"$log" 2>&1 </dev/null &
-	MH_POD_PIDS[$n]=$!
-	for i in $(seq 100); do
-		grep -q 'serving' "$log" && return 0
-		pvm_alive "${MH_POD_PIDS[$n]}" || pvm_fail "pod $n exited at start" "$log"
-		sleep 0.1
-	done
-	pvm_fail "pod $n did not start serving within 10 s" "$log"
+	local n=$1 mem=${2:-384M} secret=${3:-$MH_SECRET}
+	podnet_start_pod "$MH_ID" "$n" "$MH_POD_EXE" "$secret" "$mem" \
+		"$PVM_TMP/pod$n.log" "$PVM_TMP/pod$n.json" ||
+		pvm_fail "pod $n did not start" "$PVM_TMP/pod$n.log"
+	MH_POD_PIDS[$n]=$PODNET_PID
 }
 
 mh_start_pods() {
