@@ -386,6 +386,7 @@ int pod_client_connect(const struct pod_client_config *cfg,
 	eo.provider = cfg->fabric;
 	eo.route_to = cfg->address;
 	eo.rx_buffers = POD_CLIENT_RX_BUFFERS;
+	eo.spin_us = cfg->spin_us;
 	ret = net_endpoint_open(&eo, &c->ep);
 	if (ret) {
 		set_error("opening a %s endpoint towards %s: %s",

@@ -52,6 +52,10 @@ struct pod_client_config {
 	const char *secret_file;        /* shared secret, mode 0600 */
 	const char *client_id;          /* 1..64 printable; NULL: "HOST-PID" */
 	unsigned timeout_ms;            /* per request and per RMA batch; 0: 2000 */
+	/* Busy-poll window after activity before a blocking call sleeps
+	 * (net_endpoint_opts.spin_us): 0 for the default (50 us). Latency-
+	 * critical readers spin longer; bulk writers sleep at once (1). */
+	unsigned spin_us;
 };
 
 struct pod_lease {

@@ -3,6 +3,10 @@
  * library (PVM_HAVE_POD_CLIENT); otherwise remote_transport_pod is NULL and
  * opening a remote tier says so.
  *
+ * Two connections per pod: page reads (the faults a vCPU waits for) have
+ * their own, so they never queue behind a batch of eviction writes in the
+ * same byte stream; control messages and writes share the other.
+ *
  * Providers that need registered local buffers (verbs) get a registered
  * bounce area per connection: pages are copied through it, one batch of
  * BOUNCE_PAGES at a time. tcp and shm read and write the pager's buffers
@@ -25,9 +29,14 @@ const struct remote_transport_ops *const remote_transport_pod = NULL;
 #include <string.h>
 
 #define BOUNCE_PAGES 256
+/* A fault thread waiting for a page read busy-polls this long before it
+ * sleeps: a read that outlasts the default 50 us (the pod busy with a
+ * write batch) would otherwise pay a sleep and a wake-up on top. */
+#define RD_SPIN_US 1000
 
 struct remote_conn {
-	struct pod_client *pc;
+	struct pod_client *pc;          /* control and page writes */
+	struct pod_client *rd;          /* page reads (faults): its own connection */
 	pthread_mutex_t bounce_lock;
 	uint8_t *bounce;                /* NULL: not needed */
 	struct net_mr *bounce_mr;
@@ -55,6 +64,14 @@ static int pc_connect(const struct remote_connect_params *p, struct remote_conn 
 		free(c);
 		return rc;
 	}
+	cfg.spin_us = RD_SPIN_US;
+	rc = pod_client_connect(&cfg, &c->rd);
+	if (rc) {
+		snprintf(err, errlen, "read connection: %s", pod_client_last_error());
+		pod_client_close(c->pc);
+		free(c);
+		return rc;
+	}
 	pthread_mutex_init(&c->bounce_lock, NULL);
 	if (pod_client_needs_registration(c->pc)) {
 		if (posix_memalign(&bounce, PVM_PAGE_SIZE, BOUNCE_PAGES * PVM_PAGE_SIZE))
@@ -67,6 +84,7 @@ static int pc_connect(const struct remote_connect_params *p, struct remote_conn 
 			snprintf(err, errlen, "cannot register a bounce buffer: %s",
 				 strerror(-rc));
 			free(bounce);
+			pod_client_close(c->rd);
 			pod_client_close(c->pc);
 			pthread_mutex_destroy(&c->bounce_lock);
 			free(c);
@@ -83,6 +101,7 @@ static void pc_close(struct remote_conn *c)
 	if (!c)
 		return;
 	pod_client_unregister_buffer(c->bounce_mr);
+	pod_client_close(c->rd);
 	pod_client_close(c->pc);
 	free(c->bounce);
 	pthread_mutex_destroy(&c->bounce_lock);
@@ -137,7 +156,7 @@ static int rma_direct(struct remote_conn *c, const struct pod_lease *l,
 			.local = ops[i].buf, .remote_addr = ops[i].offset,
 			.len = PVM_PAGE_SIZE,
 		};
-	rc = write ? pod_client_write(c->pc, l, ro, n) : pod_client_read(c->pc, l, ro, n);
+	rc = write ? pod_client_write(c->pc, l, ro, n) : pod_client_read(c->rd, l, ro, n);
 	for (size_t i = 0; i < n; i++)
 		ops[i].result = ro[i].result;
 	if (ro != stack)
@@ -166,6 +185,7 @@ static int rma_bounce(struct remote_conn *c, const struct pod_lease *l,
 				.remote_addr = ops[base + i].offset, .len = PVM_PAGE_SIZE,
 			};
 		}
+		/* the bounce area is registered on the main connection */
 		rc = write ? pod_client_write(c->pc, l, ro, m)
 			   : pod_client_read(c->pc, l, ro, m);
 		for (size_t i = 0; i < m; i++) {
@@ -202,9 +222,14 @@ static int pc_write(struct remote_conn *c, const struct remote_lease *lease,
 	return pc_rma(c, lease, ops, n, true);
 }
 
+/* Both connections: the pod forgets a client silent for its client
+ * timeout, and the read connection may be idle that long. Its round trip
+ * is the one faults see. */
 static int pc_heartbeat(struct remote_conn *c, uint64_t *rtt_ns)
 {
-	return pod_client_heartbeat(c->pc, rtt_ns);
+	int rc = pod_client_heartbeat(c->pc, NULL);
+
+	return rc ? rc : pod_client_heartbeat(c->rd, rtt_ns);
 }
 
 static int pc_poll_event(struct remote_conn *c, struct remote_event *ev)
