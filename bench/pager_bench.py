@@ -10,6 +10,11 @@ and runs one pvm-memtest workload per boot, three ways:
   poolvm     `poolvm run --mem MEM --local FRAC% --tier disk:TIERDIR/...`:
              at most FRAC % of guest RAM resident, the rest paged to a disk
              tier by poolvm's userfaultfd pager.
+  remote     (with --remote) the same poolvm run with `--tier remote` over
+             memory pods: scripts/podnet.sh starts --pods pods, each in its
+             own network namespace, and poolvm runs in a fifth, all joined
+             by veth pairs on a bridge (tcp; nothing leaves the namespaces);
+             --replicas copies of every page (default 2).
   kswap      the same plain QEMU inside a memory cgroup with a swap file in
              TIERDIR (bench/kswap.sh): Linux kernel swap is the pager. The
              cgroup limit is calibrated (see below) so that the guest RAM
@@ -41,6 +46,7 @@ it starts one QEMU at a time and uses fixed file names in TIERDIR.
 """
 
 import argparse
+import atexit
 import json
 import os
 import platform
@@ -521,6 +527,81 @@ def memcg_oom_killed(wrapper_pid, qemu_pid):
 
 
 # --------------------------------------------------------------------------
+# memory pods in network namespaces (--remote)
+
+
+class PodNet:
+    """scripts/podnet.sh up/down: N pods, each in its own namespace, and a
+    VMM namespace, bridged; pods serve on tcp with a fresh secret."""
+
+    def __init__(self, build, npods, memory, logdir):
+        self.script = os.path.join(os.path.dirname(HERE), "scripts", "podnet.sh")
+        self.pod_exe = os.path.join(build, "pods", "pvm-pod")
+        if not os.access(self.pod_exe, os.X_OK):
+            self.pod_exe = os.path.join(build, "vmm", "poolvm")
+        self.id = "pvm-bench-%d" % os.getpid()
+        self.dir = os.path.join(logdir, "pods")
+        self.npods = npods
+        self.memory = memory
+        self.secret = os.path.join(self.dir, "secret")
+        self.addrs = []
+        self.up = False
+
+    def ns(self, host):
+        return "%s-%s" % (self.id, host)
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        fd = os.open(self.secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, os.urandom(32).hex().encode())
+        os.close(fd)
+        exe = [self.pod_exe] if self.pod_exe.endswith("pvm-pod") else None
+        if exe is None:
+            # `poolvm pod` through a tiny wrapper: podnet.sh runs one file
+            wrapper = os.path.join(self.dir, "pod.sh")
+            with open(wrapper, "w") as f:
+                f.write('#!/bin/sh\nexec "%s" pod "$@"\n' % self.pod_exe)
+            os.chmod(wrapper, 0o755)
+            exe = [wrapper]
+        r = subprocess.run(["bash", self.script, "up", self.id, str(self.npods)] +
+                           exe + [self.secret, "%dM" % (self.memory // MiB), self.dir],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.up = True
+        if r.returncode != 0:
+            raise RuntimeError("starting pods failed: %s" % r.stderr.strip())
+        self.addrs = r.stdout.split()
+        log("pager_bench: %d pods up in namespaces %s-pod1..%d (%s), poolvm runs "
+            "in %s" % (self.npods, self.id, self.npods, ", ".join(self.addrs),
+                       self.ns("vmm")))
+
+    def stop(self):
+        if self.up:
+            subprocess.run(["bash", self.script, "down", self.id, self.dir],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.up = False
+
+    def unavailable(self):
+        if os.geteuid() != 0:
+            return "not root (network namespaces need root)"
+        if not shutil.which("ip"):
+            return "no 'ip' command (apt-get install iproute2)"
+        return None
+
+
+def pm_qos_hold(us):
+    """Hold a PM QoS CPU latency request (as tuned's latency-performance
+    profile does): idle CPUs poll instead of halting. Returns the open file
+    (keep it) or None with a note."""
+    try:
+        f = open("/dev/cpu_dma_latency", "wb", buffering=0)
+        f.write(int(us).to_bytes(4, "little", signed=True))
+        return f
+    except OSError as e:
+        log("pager_bench: note: cannot hold a PM QoS latency request (%s)" % e)
+        return None
+
+
+# --------------------------------------------------------------------------
 # the bench
 
 
@@ -545,6 +626,7 @@ class Bench:
         self.limits = {}        # (calibration workload, fraction) -> record
         self.cache = self._load_cache()
         self.cmdline_mismatch = None
+        self.pods = None        # PodNet with --remote
 
     # ---- sizes and commands
 
@@ -580,11 +662,20 @@ class Bench:
                 "-initrd", self.initrd,
                 "-append", self.append(workload)]
 
-    def poolvm_argv(self, workload, frac, stats_path):
-        argv = [self.poolvm, "run",
+    def poolvm_argv(self, workload, frac, stats_path, remote=False):
+        if remote:
+            tier = []
+            for addr in self.pods.addrs:
+                tier += ["--pod", addr]
+            tier += ["--secret-file", self.pods.secret, "--fabric", "tcp",
+                     "--replicas", str(self.a.replicas), "--tier", "remote"]
+            prefix = ["ip", "netns", "exec", self.pods.ns("vmm")]
+        else:
+            tier = ["--tier", "disk:%s" % self.tier_file]
+            prefix = []
+        argv = prefix + [self.poolvm, "run",
                 "--mem", "%dM" % self.mem_mib,
-                "--local", "%dM" % self.local_mib(frac),
-                "--tier", "disk:%s" % self.tier_file,
+                "--local", "%dM" % self.local_mib(frac)] + tier + [
                 "--stats-json", stats_path,
                 "--accel", self.accel,
                 "--qemu", self.a.qemu,
@@ -698,11 +789,12 @@ class Bench:
                  argv=g.argv)
         return self._record(r)
 
-    def run_poolvm(self, workload, frac, rep):
-        label = "poolvm %s %s%%" % (workload, frac)
+    def run_poolvm(self, workload, frac, rep, remote=False):
+        kind = "remote" if remote else "poolvm"
+        label = "%s %s %s%%" % (kind, workload, frac)
         self._progress_head(label)
         stats_path = os.path.join(self.logdir, "stats-%d.json" % self.run_no)
-        argv = self.poolvm_argv(workload, frac, stats_path)
+        argv = self.poolvm_argv(workload, frac, stats_path, remote)
         try:
             g = GuestRun(argv, "%d-%s" % (self.run_no, label),
                          self.a.timeout, self.logdir, term_first="root").run()
@@ -715,7 +807,7 @@ class Bench:
                 except OSError as e:
                     log("pager_bench: warning: cannot remove %s: %s" % (p, e))
         r = g.result()
-        r.update(kind="poolvm", workload=workload, fraction=frac, rep=rep,
+        r.update(kind=kind, workload=workload, fraction=frac, rep=rep,
                  local_mib=self.local_mib(frac), argv=argv,
                  qemu_cmdline=g.qemu_cmdline)
         try:
@@ -729,6 +821,10 @@ class Bench:
                 "limit_pages", "fault_waits", "reclaim_batches",
                 "overcommitted_pages", "policy", "prefetch")}
             r["stats"]["fault_latency"] = pager.get("fault_latency", {})
+            if remote:
+                r["stats"]["remote"] = next(
+                    (t.get("remote") for t in sj.get("tiers", [])
+                     if isinstance(t, dict) and t.get("remote")), None)
             r["stats_json"] = sj
             if pager.get("failed"):
                 r["ok"], r["reason"] = False, "pager failed: %s" % pager["failed"]
@@ -861,7 +957,8 @@ class Bench:
 
     def plan(self):
         a = self.a
-        n = len(a.workloads) * a.repeat * (1 + len(a.fractions))
+        n = len(a.workloads) * a.repeat * (1 + len(a.fractions) *
+                                           (2 if self.pods else 1))
         if self.kswap:
             n += len(a.workloads) * len(a.fractions) * a.repeat
             if "seq" not in a.workloads and not a.calibrate_per_workload:
@@ -894,6 +991,9 @@ class Bench:
                 cell("all-local", w, 100).append(self.run_local(w, rep))
                 for f in a.fractions:
                     cell("poolvm", w, f).append(self.run_poolvm(w, f, rep))
+                    if self.pods:
+                        cell("remote", w, f).append(
+                            self.run_poolvm(w, f, rep, remote=True))
                     if not self.kswap:
                         continue
                     lst = cell("kswap", w, f)
@@ -950,6 +1050,9 @@ def build_table(bench, cells, interrupted=False):
     head = ["workload", "local", "all-local s", "poolvm s", "kswap s",
             "kswap guest-resident MiB", "poolvm/kswap", "poolvm/all-local",
             "faults", "refaults", "evictions", "writebacks"]
+    if bench.pods:
+        head[4:4] = ["remote s"]
+        head[8:8] = ["remote/kswap"]
     rows, data = [], []
     for w in a.workloads:
         loc = summarize(cells.get(("all-local", w, 100), []))
@@ -972,6 +1075,8 @@ def build_table(bench, cells, interrupted=False):
 
             pv_s, ks_s, lc_s = (get(pv, "elapsed_s"), get(ks, "elapsed_s"),
                                 get(loc, "elapsed_s"))
+            rm = summarize(cells.get(("remote", w, f), [])) if bench.pods else None
+            rm_s = get(rm, "elapsed_s")
             row = {
                 "workload": w, "fraction": f,
                 "local_mib": bench.local_mib(f),
@@ -987,6 +1092,11 @@ def build_table(bench, cells, interrupted=False):
                 "poolvm_wall_s": get(pv, "wall_s"),
                 "kswap_wall_s": get(ks, "wall_s"),
             }
+            if bench.pods:
+                row.update(remote_s=rm_s, remote_over_kswap=ratio(rm_s, ks_s),
+                           remote_wall_s=get(rm, "wall_s"),
+                           remote_refaults=get(rm, "refaults"),
+                           remote_writebacks=get(rm, "writebacks"))
             data.append(row)
             res = row["kswap_guest_resident_mib"]
             res_txt = fmt_num(res, 0)
@@ -1000,13 +1110,17 @@ def build_table(bench, cells, interrupted=False):
                 row["kswap_oom_killed_after_verdict"] = get(ks, "oom_killed")
             kswap_cells = ([ks_txt, res_txt]
                            if bench.kswap else ["skipped", "-"])
-            rows.append([w, "%s%% (%dM)" % (f, bench.local_mib(f)),
-                         fmt_num(lc_s), fmt_num(pv_s)] + kswap_cells +
-                        [fmt_num(row["poolvm_over_kswap"]),
-                         fmt_num(row["poolvm_over_all_local"]),
-                         fmt_num(row["faults"], 0), fmt_num(row["refaults"], 0),
-                         fmt_num(row["evictions"], 0),
-                         fmt_num(row["writebacks"], 0)])
+            cols = ([w, "%s%% (%dM)" % (f, bench.local_mib(f)),
+                     fmt_num(lc_s), fmt_num(pv_s)] + kswap_cells +
+                    [fmt_num(row["poolvm_over_kswap"]),
+                     fmt_num(row["poolvm_over_all_local"]),
+                     fmt_num(row["faults"], 0), fmt_num(row["refaults"], 0),
+                     fmt_num(row["evictions"], 0),
+                     fmt_num(row["writebacks"], 0)])
+            if bench.pods:
+                cols[4:4] = [fmt_num(rm_s)]
+                cols[8:8] = [fmt_num(row["remote_over_kswap"])]
+            rows.append(cols)
     widths = [max(len(head[i]), *(len(r[i]) for r in rows)) for i in range(len(head))]
     left = {0, 1}
 
@@ -1065,6 +1179,23 @@ def main(argv=None):
                         "(poolvm-bench.pages) and the kernel swap file "
                         "(poolvm-bench.swap), so both use the same disk "
                         "(default /var/tmp)")
+    p.add_argument("--remote", action="store_true",
+                   help="also run poolvm with --tier remote over memory pods "
+                        "in network namespaces (a 'remote s' column; needs "
+                        "root and iproute2); the fault microbenchmark then "
+                        "also measures remote faults against one fi_read")
+    p.add_argument("--pods", type=int, default=3, metavar="N",
+                   help="pods for --remote (default 3)")
+    p.add_argument("--replicas", type=int, default=2, metavar="N",
+                   help="copies of each page for --remote (default 2)")
+    p.add_argument("--pod-memory", type=parse_size, default=512 * MiB,
+                   metavar="SIZE", help="memory each pod offers (default 512M)")
+    p.add_argument("--pm-qos", default="0", metavar="US|off",
+                   help="hold /dev/cpu_dma_latency at US microseconds for the "
+                        "whole bench, every column alike (default 0: idle "
+                        "CPUs poll, so waking a vCPU from a halt does not "
+                        "dominate fault costs; 'off' leaves the machine as "
+                        "it is)")
     p.add_argument("--no-faultbench", action="store_true",
                    help="skip the fault-service microbenchmark (pvm-faultbench) "
                         "printed after the workload table")
@@ -1088,6 +1219,10 @@ def main(argv=None):
                    help="write every raw number (each run, calibration, the "
                         "table) as JSON")
     a = p.parse_args(argv)
+    if a.pm_qos != "off" and not (a.pm_qos.isdigit() and int(a.pm_qos) <= 1000000):
+        p.error("--pm-qos takes microseconds or off")
+    if a.remote and not 1 <= a.replicas <= min(4, a.pods):
+        p.error("--replicas must be 1..4 and at most --pods")
     if a.repeat < 1 or a.size < 1 or a.timeout < 1:
         p.error("--repeat, --size and --timeout must be positive")
     if a.size * MiB >= a.mem:
@@ -1121,6 +1256,20 @@ def main(argv=None):
     b.kswap_skip_reason = "--no-kswap given" if a.no_kswap else \
         kswap_unavailable(a.tier_dir, b.kswap_sh)
     b.kswap = b.kswap_skip_reason is None
+    qos = pm_qos_hold(int(a.pm_qos)) if a.pm_qos != "off" else None
+    b.pm_qos = "%s us" % a.pm_qos if qos else "not held"
+    if a.remote:
+        pn = PodNet(build, a.pods, a.pod_memory, b.logdir)
+        why = pn.unavailable()
+        if why:
+            p.error("--remote: %s" % why)
+        try:
+            pn.start()
+        except (RuntimeError, OSError) as e:
+            pn.stop()
+            p.error("--remote: %s" % e)
+        b.pods = pn
+        atexit.register(pn.stop)
     if os.geteuid() != 0:
         log("pager_bench: warning: not root; poolvm may be refused "
             "userfaultfd")
@@ -1187,9 +1336,13 @@ def main(argv=None):
                       "" if rec["converged"] else ", NOT within 8 MiB"))
     else:
         print("kernel swap skipped: %s" % b.kswap_skip_reason)
+    if b.pods:
+        print("remote: poolvm --tier remote over %d pods (tcp, each in its own "
+              "network namespace), --replicas %d; poolvm s is the disk tier"
+              % (a.pods, a.replicas))
     print("times: guest-reported workload elapsed_ms (boot excluded), median "
-          "of %d; accel %s; poolvm %s%s" % (
-              a.repeat, b.accel,
+          "of %d; accel %s; PM QoS cpu latency %s; poolvm %s%s" % (
+              a.repeat, b.accel, b.pm_qos,
               "--policy %s" % a.policy if a.policy else "default policy",
               ", --prefetch %s" % a.prefetch if a.prefetch else
               ", default prefetch"))
@@ -1208,7 +1361,14 @@ def main(argv=None):
         fb = os.path.join(build, "bench", "pvm-faultbench")
         if os.access(fb, os.X_OK):
             log("pager_bench: fault-service microbenchmark: %s" % fb)
-            r = subprocess.run([fb, "--dir", a.tier_dir], stdout=subprocess.PIPE,
+            fb_argv = [fb, "--dir", a.tier_dir, "--pm-qos", a.pm_qos]
+            if b.pods:
+                fb_argv = ["ip", "netns", "exec", b.pods.ns("vmm")] + fb_argv
+                for addr in b.pods.addrs:
+                    fb_argv += ["--pod", addr]
+                fb_argv += ["--secret-file", b.pods.secret, "--fabric", "tcp",
+                            "--replicas", "1"]
+            r = subprocess.run(fb_argv, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
             print()
             print("fault service (pvm-faultbench, one run; p50/touch = p50 over "
@@ -1247,7 +1407,8 @@ def main(argv=None):
     if interrupted:
         return 130
     if b.failed or any(r.get(k) == "FAIL" for r in data
-                       for k in ("poolvm_s", "kswap_s", "all_local_s")):
+                       for k in ("poolvm_s", "kswap_s", "all_local_s",
+                                 "remote_s")):
         log("pager_bench: FAIL: at least one run did not pass")
         return 1
     return 0

@@ -142,25 +142,54 @@ static struct pod_lease to_pod_lease(const struct remote_lease *l)
 	return (struct pod_lease){ l->id, l->size, l->key, l->remote_addr };
 }
 
-/* Direct: the pager's buffers go to the provider as they are. */
+/* Direct: the pager's buffers go to the provider as they are. Pages that
+ * follow each other both in the pager's buffers and in the lease (a batch
+ * evicted together was placed together) travel as one operation of up to
+ * RUN_MAX bytes: over tcp each operation costs a message and, for writes,
+ * a delivery acknowledgement of its own, whatever its length. */
+#define RUN_MAX (64u * PVM_PAGE_SIZE)
+
 static int rma_direct(struct remote_conn *c, const struct pod_lease *l,
 		      struct remote_page_op *ops, size_t n, bool write)
 {
 	struct net_rma_op stack[64], *ro = n <= 64 ? stack : malloc(n * sizeof(*ro));
+	size_t stack_first[64], *first = n <= 64 ? stack_first : malloc(n * sizeof(*first));
+	size_t nro = 0;
 	int rc;
 
-	if (!ro)
+	if (!ro || !first) {
+		if (ro != stack)
+			free(ro);
+		if (first != stack_first)
+			free(first);
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		ro[i] = (struct net_rma_op){
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct net_rma_op *prev = nro ? &ro[nro - 1] : NULL;
+
+		if (prev && prev->len < RUN_MAX &&
+		    ops[i].offset == prev->remote_addr + prev->len &&
+		    (uint8_t *)ops[i].buf == (uint8_t *)prev->local + prev->len) {
+			prev->len += PVM_PAGE_SIZE;
+			continue;
+		}
+		first[nro] = i;
+		ro[nro++] = (struct net_rma_op){
 			.local = ops[i].buf, .remote_addr = ops[i].offset,
 			.len = PVM_PAGE_SIZE,
 		};
-	rc = write ? pod_client_write(c->pc, l, ro, n) : pod_client_read(c->rd, l, ro, n);
-	for (size_t i = 0; i < n; i++)
-		ops[i].result = ro[i].result;
+	}
+	rc = write ? pod_client_write(c->pc, l, ro, nro) : pod_client_read(c->rd, l, ro, nro);
+	for (size_t k = 0; k < nro; k++) {
+		size_t end = k + 1 < nro ? first[k + 1] : n;
+
+		for (size_t i = first[k]; i < end; i++)
+			ops[i].result = ro[k].result;
+	}
 	if (ro != stack)
 		free(ro);
+	if (first != stack_first)
+		free(first);
 	return rc;
 }
 
