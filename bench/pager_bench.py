@@ -1400,6 +1400,8 @@ def main(argv=None):
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1, default=str)
         log("pager_bench: raw numbers in %s" % a.json)
+    if b.pods:
+        b.pods.stop()       # before its directory (pid files) goes
     if not interrupted and not b.failed:
         shutil.rmtree(b.logdir, ignore_errors=True)
     else:

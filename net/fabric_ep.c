@@ -366,6 +366,7 @@ int net_progress_thread_start(struct net_endpoint *ep)
 	if (ret)
 		return -ret;
 	ep->thread_running = true;
+	pthread_setname_np(ep->thread, "pvm-netprog");
 	return 0;
 }
 

@@ -54,18 +54,33 @@ podnet_net_up() {
 	ip -n "$id-br" link add br0 type bridge ||
 		{ podnet_err "cannot create a bridge here"; return 2; }
 	ip -n "$id-br" link set br0 up
+	# A bridge stands in for a switch: frames crossing it must not also
+	# traverse iptables (br_netfilter, when loaded, would add its cost to
+	# every page moved). Per namespace; absent without br_netfilter.
+	ip netns exec "$id-br" sysctl -qw net.bridge.bridge-nf-call-iptables=0 \
+		net.bridge.bridge-nf-call-ip6tables=0 \
+		net.bridge.bridge-nf-call-arptables=0 2>/dev/null || true
 	for i in $(seq "$npods"); do
 		podnet_add_host "$id" "pod$i" "10.250.1.$((10 + i))" || return 1
 	done
 	podnet_add_host "$id" vmm "$PODNET_VMM_ADDR"
 }
 
-# podnet_net_down ID - delete every namespace named ID-* (their links go too).
+# podnet_net_down ID - kill what still runs in the namespaces named ID-*
+# (a process keeps a deleted namespace alive), then delete them (their
+# links go too).
 podnet_net_down() {
-	local ns
+	local ns pids
 	for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
 		case "$ns" in
-		"$1"-*) ip netns del "$ns" 2>/dev/null || true ;;
+		"$1"-*)
+			pids=$(ip netns pids "$ns" 2>/dev/null)
+			if [ -n "$pids" ]; then
+				# shellcheck disable=SC2086
+				kill -KILL $pids 2>/dev/null || true
+			fi
+			ip netns del "$ns" 2>/dev/null || true
+			;;
 		esac
 	done
 }

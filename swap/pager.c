@@ -2,6 +2,7 @@
 #include "pager_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -136,6 +137,18 @@ err:
 	return ret;
 }
 
+/* Name a thread for top -H and ps -L (15 characters at most). */
+static void pager_name_thread(pthread_t t, const char *fmt, ...)
+{
+	char name[16];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof(name), fmt, ap);
+	va_end(ap);
+	pthread_setname_np(t, name);
+}
+
 int swap_pager_start(struct swap_pager *p)
 {
 	int ret;
@@ -147,6 +160,7 @@ int swap_pager_start(struct swap_pager *p)
 			return -ret;
 		}
 		p->fault_started++;
+		pager_name_thread(p->fault_tid[i], "pvm-fault%u", i);
 	}
 	if (p->limit < p->pages) {
 		ret = pthread_create(&p->reclaim_tid, NULL, pager_reclaim_thread, p);
@@ -155,6 +169,7 @@ int swap_pager_start(struct swap_pager *p)
 			return -ret;
 		}
 		p->reclaim_started = true;
+		pager_name_thread(p->reclaim_tid, "pvm-reclaim");
 	}
 	return 0;
 }
@@ -483,6 +498,9 @@ json_object *swap_pager_stats_json(struct swap_pager *p)
 		put_u64(t, "loads", ts.loads);
 		put_u64(t, "store_errors", ts.store_errors);
 		put_u64(t, "load_errors", ts.load_errors);
+		if (p->tiers[i]->ops->size > offsetof(struct swap_tier_ops, stats_json) &&
+		    p->tiers[i]->ops->stats_json)
+			p->tiers[i]->ops->stats_json(p->tiers[i], t);
 		json_object_array_add(tiers, t);
 	}
 	json_object_object_add(o, "tiers", tiers);

@@ -33,6 +33,8 @@ struct swap_tier_stats {
 	uint64_t load_errors;
 };
 
+struct json_object;
+
 struct swap_tier_ops {
 	size_t size;            /* sizeof(struct swap_tier_ops) */
 	const char *name;       /* "dram", "disk", "remote" */
@@ -50,6 +52,9 @@ struct swap_tier_ops {
 	/* Read a batch; same result convention as store. */
 	int (*load)(struct swap_tier *tier, struct swap_io *ios, size_t n);
 	void (*stats)(struct swap_tier *tier, struct swap_tier_stats *out);
+	/* Optional: add what this kind reports beyond struct swap_tier_stats
+	 * to @obj (the tier's object in --stats-json). */
+	void (*stats_json)(struct swap_tier *tier, struct json_object *obj);
 };
 
 /* Every tier object begins with this header. */

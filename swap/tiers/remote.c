@@ -24,6 +24,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,7 +294,77 @@ int swap_tier_remote_stats(struct swap_tier *tier, struct swap_tier_remote_stats
 		ps->heartbeat_failures = atomic_load(&p->heartbeat_failures);
 	}
 	pthread_mutex_unlock(&r->lock);
+	/* Connection counters: no tier lock around transport calls. */
+	for (unsigned i = 0; i < out->npods && r->tp->counters; i++) {
+		struct remote_pod *p = r->pods[i];
+
+		pthread_rwlock_rdlock(&p->conn_lock);
+		if (p->conn)
+			r->tp->counters(p->conn, &out->pods[i].rma_read_ops,
+					&out->pods[i].rma_write_ops);
+		pthread_rwlock_unlock(&p->conn_lock);
+	}
 	return 0;
+}
+
+static void put(json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_uint64(v));
+}
+
+/* The "remote" object of this tier in --stats-json (docs/operating.md). */
+static void remote_stats_json(struct swap_tier *tier, struct json_object *obj)
+{
+	struct swap_tier_remote_stats *s = malloc(sizeof(*s));
+	json_object *o, *pods;
+
+	if (!s || swap_tier_remote_stats(tier, s)) {
+		free(s);
+		return;
+	}
+	o = json_object_new_object();
+	put(o, "replicas", s->replicas);
+	put(o, "slots", s->slots);
+	put(o, "replicas_healthy", s->replicas_healthy);
+	put(o, "slots_degraded", s->slots_degraded);
+	put(o, "slots_unreplicated", s->slots_unreplicated);
+	put(o, "rebuilds", s->rebuilds);
+	put(o, "rebuild_failures", s->rebuild_failures);
+	put(o, "drained_pages", s->drained_pages);
+	put(o, "read_failovers", s->read_failovers);
+	put(o, "replica_retries", s->replica_retries);
+	put(o, "lost_loads", s->lost_loads);
+	put(o, "leases", s->leases);
+	put(o, "lease_failures", s->lease_failures);
+	put(o, "backup_writes", s->backup_writes);
+	put(o, "backup_errors", s->backup_errors);
+	put(o, "backup_loads", s->backup_loads);
+	put(o, "backup_pending", s->backup_pending);
+	pods = json_object_new_array();
+	for (unsigned i = 0; i < s->npods; i++) {
+		const struct swap_tier_remote_pod_stats *ps = &s->pods[i];
+		json_object *p = json_object_new_object();
+
+		json_object_object_add(p, "addr", json_object_new_string(ps->addr));
+		json_object_object_add(p, "pod_id", json_object_new_string(ps->pod_id));
+		json_object_object_add(p, "state", json_object_new_string(ps->state));
+		json_object_object_add(p, "rtt_us",
+				       json_object_new_double((double)ps->rtt_ns / 1000.0));
+		put(p, "leased_bytes", ps->leased_bytes);
+		put(p, "pages", ps->pages);
+		put(p, "pages_read", ps->pages_read);
+		put(p, "pages_written", ps->pages_written);
+		put(p, "rma_read_ops", ps->rma_read_ops);
+		put(p, "rma_write_ops", ps->rma_write_ops);
+		put(p, "deaths", ps->deaths);
+		put(p, "reconnects", ps->reconnects);
+		put(p, "rma_errors", ps->rma_errors);
+		put(p, "heartbeat_failures", ps->heartbeat_failures);
+		json_object_array_add(pods, p);
+	}
+	json_object_object_add(o, "pods", pods);
+	json_object_object_add(obj, "remote", o);
+	free(s);
 }
 
 char *swap_tier_remote_summary(struct swap_tier *tier, char *buf, size_t len)
@@ -427,12 +498,13 @@ static int start_threads(struct remote_tier *r)
 	for (unsigned i = 0; i < atomic_load(&r->npods); i++) {
 		struct remote_pod *p = r->pods[i];
 
-		rc = remote_thread_start(&p->monitor, remote_pod_monitor, p);
+		rc = remote_thread_start(&p->monitor, remote_pod_monitor, p, "pvm-rmon");
 		if (rc)
 			return rc;
 		p->monitor_started = true;
 	}
-	rc = remote_thread_start(&r->repair_thread, remote_repair_main, r);
+	rc = remote_thread_start(&r->repair_thread, remote_repair_main, r,
+				 "pvm-rrepair");
 	if (rc)
 		return rc;
 	r->repair_started = true;
@@ -447,7 +519,8 @@ static int start_threads(struct remote_tier *r)
 	want = PVM_MIN(want, REMOTE_IO_WORKERS);
 	want = PVM_MIN(want, cpus > 0 ? (unsigned)(cpus / 4) : 0u);
 	for (unsigned i = 0; i < want; i++) {
-		rc = remote_thread_start(&r->io_threads[i], remote_io_worker, r);
+		rc = remote_thread_start(&r->io_threads[i], remote_io_worker, r,
+					 "pvm-rio");
 		if (rc)
 			return rc;
 		r->io_workers++;
@@ -565,4 +638,5 @@ const struct swap_tier_ops swap_tier_remote_ops = {
 	.store = remote_store,
 	.load = remote_load,
 	.stats = remote_stats,
+	.stats_json = remote_stats_json,
 };

@@ -26,6 +26,7 @@ struct swap_tier_remote_pod_stats {
 	uint64_t pages;                 /* replicas kept there now */
 	uint64_t pages_read, pages_written;
 	uint64_t deaths, reconnects, rma_errors, heartbeat_failures;
+	uint64_t rma_read_ops, rma_write_ops;   /* RMA operations (a run of pages is one) */
 };
 
 struct swap_tier_remote_stats {

@@ -47,7 +47,8 @@ int remote_backup_open(struct remote_tier *r)
 		return -ENOMEM;
 	for (int i = 0; i < REMOTE_STAGING_PAGES; i++)
 		r->staging_free[r->nstaging_free++] = i;
-	rc = remote_thread_start(&r->backup_thread, remote_backup_main, r);
+	rc = remote_thread_start(&r->backup_thread, remote_backup_main, r,
+				 "pvm-rbackup");
 	if (rc) {
 		pvm_err("remote tier: cannot start the backup thread: %s",
 			strerror(-rc));

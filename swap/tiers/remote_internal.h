@@ -129,6 +129,8 @@ struct remote_transport_ops {
 	/* 0 and *@ev, or -EAGAIN when nothing is pending. */
 	int (*poll_event)(struct remote_conn *c, struct remote_event *ev);
 	int (*drain_done)(struct remote_conn *c, uint64_t lease_id);
+	/* Optional: RMA operations completed on this connection. */
+	void (*counters)(struct remote_conn *c, uint64_t *read_ops, uint64_t *write_ops);
 };
 
 /* The pod client library (pods/pod_client.h); NULL when poolvm was built
@@ -200,6 +202,7 @@ struct remote_chunk {
 	uint32_t bump;                  /* pages [0, bump) were handed out */
 	uint32_t *free;                 /* stack of released page indices */
 	uint32_t nfree, free_cap;
+	bool free_sorted;               /* free[] descending: pops ascend */
 };
 
 /* ---- slots ---- */
@@ -329,7 +332,8 @@ uint64_t remote_now_ns(void);
 /* pthread_create() with every signal blocked in the new thread: the
  * tier's threads must never take a signal meant for the process (the
  * launcher reads SIGCHLD and SIGTERM through a signalfd). 0 or -errno. */
-int remote_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+int remote_thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
+			const char *name);   /* name: 15 characters at most */
 
 /* ---- remote_place.c: pods, chunks, placement (tier->lock held unless said) ---- */
 
@@ -338,6 +342,11 @@ int remote_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
  * REMOTE_NO_PAGE; then *@need_lease is the pod that should lease a chunk
  * first (or -1: no pod can take a page). */
 uint32_t remote_place_page(struct remote_tier *r, uint64_t exclude, int *need_lease);
+
+/* The page right after @prev in @prev's chunk, when that chunk is LIVE,
+ * its pod UP and not in @exclude, and the page free: so that pages stored
+ * together lie together and travel as one RMA. Else REMOTE_NO_PAGE. */
+uint32_t remote_place_next(struct remote_tier *r, uint32_t prev, uint64_t exclude);
 
 /* Give back a page: reusable if its chunk is LIVE. */
 void remote_free_page(struct remote_tier *r, uint32_t gpage);

@@ -391,6 +391,7 @@ struct store_item {
 	uint32_t gen;
 	int result;                     /* 0 while still possible */
 	size_t last;                    /* the io that really writes this slot */
+	bool placed;                    /* old replicas given back */
 	bool rep_done[REMOTE_MAX_REPLICAS];
 	bool rep_failed[REMOTE_MAX_REPLICAS];
 };
@@ -433,10 +434,24 @@ static void mark_superseded(const struct swap_io *ios, size_t n,
 }
 
 /* Give every replica of ios[i] a healthy page (tier->lock held). Pods in
- * *@lease_on (a bitmask) should lease before the next attempt. */
+ * *@lease_on (a bitmask) should lease before the next attempt.
+ *
+ * On a slot's first placement in this store its old replicas are given
+ * back (their data is stale from now on: the generation moved) and each
+ * replica k of consecutive ios continues replica k of the io before on
+ * the next page of the same chunk when it can, for up to RUN_PAGES pages;
+ * a new run starts with a fresh two-random-choices pick. Pages written
+ * together so lie together, and the transport sends a run as one RMA. */
+#define RUN_PAGES 64
+
 static void place_replicas(struct remote_tier *r, struct swap_io *ios, size_t n,
 			   struct store_item *items, uint64_t *lease_on)
 {
+	uint32_t prev[REMOTE_MAX_REPLICAS];
+	unsigned runlen[REMOTE_MAX_REPLICAS] = { 0 };
+
+	for (unsigned k = 0; k < REMOTE_MAX_REPLICAS; k++)
+		prev[k] = REMOTE_NO_PAGE;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t *reps;
 		uint64_t exclude = 0;
@@ -449,7 +464,8 @@ static void place_replicas(struct remote_tier *r, struct swap_io *ios, size_t n,
 		}
 		reps = remote_reps(r, ios[i].slot);
 		for (unsigned k = 0; k < r->spec.replicas; k++) {
-			if (items[i].rep_failed[k] || !remote_page_healthy(r, reps[k])) {
+			if (!items[i].placed || items[i].rep_failed[k] ||
+			    !remote_page_healthy(r, reps[k])) {
 				remote_free_page(r, reps[k]);
 				reps[k] = REMOTE_NO_PAGE;
 				items[i].rep_failed[k] = false;
@@ -458,12 +474,21 @@ static void place_replicas(struct remote_tier *r, struct swap_io *ios, size_t n,
 			if (reps[k] != REMOTE_NO_PAGE)
 				exclude |= 1ull << remote_chunk_of(r, reps[k])->pod;
 		}
+		items[i].placed = true;
 		for (unsigned k = 0; k < r->spec.replicas; k++) {
 			int need = -1;
 
 			if (reps[k] != REMOTE_NO_PAGE)
 				continue;
-			reps[k] = remote_place_page(r, exclude, &need);
+			reps[k] = runlen[k] < RUN_PAGES
+				  ? remote_place_next(r, prev[k], exclude) : REMOTE_NO_PAGE;
+			if (reps[k] != REMOTE_NO_PAGE) {
+				runlen[k]++;
+			} else {
+				reps[k] = remote_place_page(r, exclude, &need);
+				runlen[k] = 1;
+			}
+			prev[k] = reps[k];
 			if (reps[k] != REMOTE_NO_PAGE)
 				exclude |= 1ull << remote_chunk_of(r, reps[k])->pod;
 			else if (need >= 0)

@@ -29,7 +29,8 @@ uint64_t remote_now_ns(void)
 	return pvm_now_ns();
 }
 
-int remote_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+int remote_thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
+			const char *name)
 {
 	sigset_t all, old;
 	int rc;
@@ -38,6 +39,8 @@ int remote_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(t, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!rc)
+		pthread_setname_np(*t, name);
 	return -rc;
 }
 
@@ -87,9 +90,19 @@ static double pod_score(struct remote_tier *r, struct remote_pod *p, bool can_le
 	return (cap + 1.0) / (rtt_us + 20.0);
 }
 
-/* Take one page from @p's live chunks. */
+static int cmp_desc_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Take one page from @p's live chunks: fresh pages first (they run on
+ * contiguously), then released ones, lowest first (sorted when first
+ * needed after releases), so runs of neighbours come out together. */
 static uint32_t take_page(struct remote_tier *r, struct remote_pod *p)
 {
+	for (int pass = 0; pass < 2; pass++)
 	for (uint32_t i = 0; i < p->nchunks; i++) {
 		uint32_t ci = p->chunks[i];
 		struct remote_chunk *c = r->chunks[ci];
@@ -97,12 +110,17 @@ static uint32_t take_page(struct remote_tier *r, struct remote_pod *p)
 
 		if (c->state != CHUNK_LIVE)
 			continue;
-		if (c->nfree)
-			page = c->free[--c->nfree];
-		else if (c->bump < r->pages_per_chunk)
+		if (c->bump < r->pages_per_chunk) {
 			page = c->bump++;
-		else
+		} else if (pass == 1 && c->nfree) {
+			if (!c->free_sorted) {
+				qsort(c->free, c->nfree, sizeof(*c->free), cmp_desc_u32);
+				c->free_sorted = true;
+			}
+			page = c->free[--c->nfree];
+		} else {
 			continue;
+		}
 		c->used++;
 		p->free_pages--;
 		p->pages_used++;
@@ -177,7 +195,35 @@ void remote_free_page(struct remote_tier *r, uint32_t gpage)
 		c->free_cap = cap;
 	}
 	c->free[c->nfree++] = page;
+	c->free_sorted = c->nfree == 1 ||
+			 (c->free_sorted && c->free[c->nfree - 2] > page);
 	p->free_pages++;
+}
+
+uint32_t remote_place_next(struct remote_tier *r, uint32_t prev, uint64_t exclude)
+{
+	struct remote_chunk *c;
+	struct remote_pod *p;
+	uint32_t page;
+
+	if (prev == REMOTE_NO_PAGE)
+		return REMOTE_NO_PAGE;
+	c = remote_chunk_of(r, prev);
+	page = prev % r->pages_per_chunk + 1;
+	p = r->pods[c->pod];
+	if (c->state != CHUNK_LIVE || (exclude >> c->pod) & 1 ||
+	    atomic_load(&p->state) != POD_UP || page >= r->pages_per_chunk)
+		return REMOTE_NO_PAGE;
+	if (c->bump == page)
+		c->bump++;
+	else if (c->nfree && c->free_sorted && c->free[c->nfree - 1] == page)
+		c->nfree--;
+	else
+		return REMOTE_NO_PAGE;
+	c->used++;
+	p->free_pages--;
+	p->pages_used++;
+	return prev + 1;
 }
 
 bool remote_page_readable(struct remote_tier *r, uint32_t gpage)

@@ -281,6 +281,16 @@ static int pc_drain_done(struct remote_conn *c, uint64_t lease_id)
 	return pod_client_drain_done(c->pc, lease_id);
 }
 
+static void pc_counters(struct remote_conn *c, uint64_t *read_ops, uint64_t *write_ops)
+{
+	struct net_endpoint_stats a, b;
+
+	pod_client_endpoint_stats(c->pc, &a);
+	pod_client_endpoint_stats(c->rd, &b);
+	*read_ops = a.rma_reads + b.rma_reads;
+	*write_ops = a.rma_writes + b.rma_writes;
+}
+
 static const struct remote_transport_ops pod_client_transport = {
 	.size = sizeof(struct remote_transport_ops),
 	.name = "pod_client",
@@ -294,6 +304,7 @@ static const struct remote_transport_ops pod_client_transport = {
 	.heartbeat = pc_heartbeat,
 	.poll_event = pc_poll_event,
 	.drain_done = pc_drain_done,
+	.counters = pc_counters,
 };
 
 const struct remote_transport_ops *const remote_transport_pod = &pod_client_transport;

@@ -280,7 +280,8 @@ static void refresh_discovery(struct remote_tier *r)
 		if (k < npods || remote_pod_add(r, addrs[i].text, &p))
 			continue;
 		pvm_info("remote tier: discovered pod %s", p->addr);
-		if (remote_thread_start(&p->monitor, remote_pod_monitor, p) == 0)
+		if (remote_thread_start(&p->monitor, remote_pod_monitor, p,
+					"pvm-rmon") == 0)
 			p->monitor_started = true;
 	}
 }
