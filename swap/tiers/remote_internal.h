@@ -200,9 +200,9 @@ struct remote_chunk {
 	bool drain_ack;                 /* DRAIN of this lease: answer when empty */
 	uint32_t used;                  /* pages held by slots */
 	uint32_t bump;                  /* pages [0, bump) were handed out */
-	uint32_t *free;                 /* stack of released page indices */
-	uint32_t nfree, free_cap;
-	bool free_sorted;               /* free[] descending: pops ascend */
+	uint64_t *free;                 /* bitmap of released pages (NULL: none yet) */
+	uint32_t nfree;                 /* bits set in it */
+	uint32_t free_scan;             /* word where the next search starts */
 };
 
 /* ---- slots ---- */

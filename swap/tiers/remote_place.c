@@ -90,16 +90,30 @@ static double pod_score(struct remote_tier *r, struct remote_pod *p, bool can_le
 	return (cap + 1.0) / (rtt_us + 20.0);
 }
 
-static int cmp_desc_u32(const void *a, const void *b)
+/* Lowest released page of @c at or after its scan cursor (wrapping), or
+ * UINT32_MAX. Pages then come out in ascending runs. */
+static uint32_t take_free(struct remote_tier *r, struct remote_chunk *c)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	uint32_t words = r->pages_per_chunk / 64;
 
-	return x < y ? 1 : x > y ? -1 : 0;
+	for (uint32_t k = 0; k < words && c->nfree; k++) {
+		uint32_t w = (c->free_scan + k) % words;
+
+		if (c->free[w]) {
+			uint32_t bit = (uint32_t)__builtin_ctzll(c->free[w]);
+
+			c->free[w] &= c->free[w] - 1;
+			c->nfree--;
+			c->free_scan = w;
+			return w * 64 + bit;
+		}
+	}
+	return UINT32_MAX;
 }
 
 /* Take one page from @p's live chunks: fresh pages first (they run on
- * contiguously), then released ones, lowest first (sorted when first
- * needed after releases), so runs of neighbours come out together. */
+ * contiguously), then released ones in ascending order, so runs of
+ * neighbours come out together. */
 static uint32_t take_page(struct remote_tier *r, struct remote_pod *p)
 {
 	for (int pass = 0; pass < 2; pass++)
@@ -113,11 +127,9 @@ static uint32_t take_page(struct remote_tier *r, struct remote_pod *p)
 		if (c->bump < r->pages_per_chunk) {
 			page = c->bump++;
 		} else if (pass == 1 && c->nfree) {
-			if (!c->free_sorted) {
-				qsort(c->free, c->nfree, sizeof(*c->free), cmp_desc_u32);
-				c->free_sorted = true;
-			}
-			page = c->free[--c->nfree];
+			page = take_free(r, c);
+			if (page == UINT32_MAX)
+				continue;
 		} else {
 			continue;
 		}
@@ -185,18 +197,13 @@ void remote_free_page(struct remote_tier *r, uint32_t gpage)
 			remote_repair_kick(r);
 		return;
 	}
-	if (c->nfree == c->free_cap) {
-		uint32_t cap = c->free_cap ? c->free_cap * 2 : 256;
-		uint32_t *f = realloc(c->free, cap * sizeof(*f));
-
-		if (!f)
+	if (!c->free) {
+		c->free = calloc(r->pages_per_chunk / 64, sizeof(*c->free));
+		if (!c->free)
 			return;   /* the page is lost to this chunk, not to data */
-		c->free = f;
-		c->free_cap = cap;
 	}
-	c->free[c->nfree++] = page;
-	c->free_sorted = c->nfree == 1 ||
-			 (c->free_sorted && c->free[c->nfree - 2] > page);
+	c->free[page / 64] |= 1ull << (page % 64);
+	c->nfree++;
 	p->free_pages++;
 }
 
@@ -216,8 +223,10 @@ uint32_t remote_place_next(struct remote_tier *r, uint32_t prev, uint64_t exclud
 		return REMOTE_NO_PAGE;
 	if (c->bump == page)
 		c->bump++;
-	else if (c->nfree && c->free_sorted && c->free[c->nfree - 1] == page)
+	else if (c->nfree && (c->free[page / 64] >> (page % 64)) & 1) {
+		c->free[page / 64] &= ~(1ull << (page % 64));
 		c->nfree--;
+	}
 	else
 		return REMOTE_NO_PAGE;
 	c->used++;
@@ -509,7 +518,7 @@ void remote_pod_fail(struct remote_tier *r, struct remote_pod *pod,
 			c->state = CHUNK_DEAD;
 			free(c->free);
 			c->free = NULL;
-			c->nfree = c->free_cap = 0;
+			c->nfree = 0;
 		}
 		pod->nchunks = 0;
 		pod->free_pages = 0;
@@ -599,7 +608,7 @@ static void handle_drain(struct remote_tier *r, struct remote_pod *pod,
 			c->state = CHUNK_DRAINING;
 			free(c->free);
 			c->free = NULL;
-			c->nfree = c->free_cap = 0;
+			c->nfree = 0;
 		}
 		pages += c->used;
 	}

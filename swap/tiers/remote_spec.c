@@ -153,10 +153,10 @@ static int parse_option(struct remote_spec *o, const char *key, const char *val,
 		return copy_value(key, val, o->fabric, sizeof(o->fabric));
 	case 4:
 		if (pvm_parse_size(val, &o->lease_bytes) ||
-		    o->lease_bytes % PVM_PAGE_SIZE ||
+		    o->lease_bytes % (64 * PVM_PAGE_SIZE) ||
 		    o->lease_bytes < (1ull << 20) || o->lease_bytes > (4ull << 30)) {
 			pvm_err("remote tier: lease=%s: expected a size from 1M to 4G "
-				"in whole pages, e.g. lease=64M", val);
+				"in multiples of 256K, e.g. lease=64M", val);
 			return -EINVAL;
 		}
 		return 0;
