@@ -274,8 +274,11 @@ int net_cq_drain_locked(struct net_endpoint *ep)
 		}
 		return net_fi_errno((int)n);
 	}
-	if (handled)
+	if (handled) {
 		ep->last_activity_ns = net_now_ns();
+		if (ep->progress_waiters)
+			pthread_cond_broadcast(&ep->progress_cond);
+	}
 	return handled;
 }
 
@@ -295,6 +298,9 @@ int net_progress(struct net_endpoint *ep)
  * Busy-polls (yielding the CPU) for spin_ns after the last activity, then
  * sleeps on the CQ's wait fd (at most @cap_ms) or, without one, for 20 µs.
  * Posting an operation counts as activity: its completion is near.
+ * Where a progress thread runs, any other thread sleeps until that thread
+ * has drained completions (at most @cap_ms): two threads polling one
+ * endpoint only fight over its lock and the CPUs.
  * Return: 0 to poll again, -ETIMEDOUT once @deadline_ns has passed.
  */
 int net_wait_step(struct net_endpoint *ep, uint64_t deadline_ns,
@@ -306,6 +312,20 @@ int net_wait_step(struct net_endpoint *ep, uint64_t deadline_ns,
 
 	if (now >= deadline_ns)
 		return -ETIMEDOUT;
+	if (ep->thread_running && !pthread_equal(pthread_self(), ep->thread)) {
+		uint64_t until = PVM_MIN(deadline_ns, now + (uint64_t)cap_ms * 1000000ull);
+		struct timespec ts = {
+			.tv_sec = (time_t)(until / 1000000000ull),
+			.tv_nsec = (long)(until % 1000000000ull),
+		};
+
+		pthread_mutex_lock(&ep->lock);
+		ep->progress_waiters++;
+		pthread_cond_timedwait(&ep->progress_cond, &ep->lock, &ts);
+		ep->progress_waiters--;
+		pthread_mutex_unlock(&ep->lock);
+		return 0;
+	}
 	pthread_mutex_lock(&ep->lock);
 	last = ep->last_activity_ns;
 	pthread_mutex_unlock(&ep->lock);
@@ -502,6 +522,14 @@ int net_endpoint_open(const struct net_endpoint_opts *opts,
 	ep->hdr.class = NET_CLASS_ENDPOINT;
 	ep->cq_fd = -1;
 	pthread_mutex_init(&ep->lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&ep->progress_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	atomic_init(&ep->thread_stop, false);
 	ep->spin_ns = o->spin_us == UINT32_MAX ? UINT64_MAX :
 		      (uint64_t)(o->spin_us ? o->spin_us : NET_SPIN_US_DEFAULT) * 1000;
@@ -552,6 +580,7 @@ err_close:
 	return ret;
 err_free:
 	pthread_mutex_destroy(&ep->lock);
+	pthread_cond_destroy(&ep->progress_cond);
 	free(ep);
 	return ret;
 }
@@ -582,6 +611,7 @@ void net_endpoint_close(struct net_endpoint *ep)
 		fi_freeinfo(ep->info);
 	free(ep->peers);
 	pthread_mutex_destroy(&ep->lock);
+	pthread_cond_destroy(&ep->progress_cond);
 	ep->hdr.class = 0;
 	free(ep);
 }

@@ -176,6 +176,10 @@ struct net_endpoint {
 	pthread_t thread;
 	bool thread_running;
 	atomic_bool thread_stop;
+	/* With a progress thread, other threads wait here for it to drain
+	 * the CQ instead of polling beside it (lock). */
+	pthread_cond_t progress_cond;   /* CLOCK_MONOTONIC */
+	unsigned progress_waiters;
 
 	struct net_endpoint_stats stats;
 };
