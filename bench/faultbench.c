@@ -7,8 +7,8 @@
  *   zero-fill    a first touch served by the pager (UFFDIO_ZEROPAGE)
  *   TIER         a touch of a page evicted to TIER, served from it
  * With --pod (memory pods, e.g. in other network namespaces) also:
- *   fi_read      one 4 KiB one-sided read from a pod lease, posted and
- *                completed by the same pod client the remote tier uses
+ *   fi_read      one 4 KiB one-sided read from a lease on a random pod,
+ *                posted and completed by the pod client the remote tier uses
  *   remote       a touch of a page evicted to the remote tier
  * Prints p50/p99 per case and the ratio to first-touch. No prefetch, FIFO
  * eviction: each measured access is exactly one fault.
@@ -330,10 +330,13 @@ static int fr_setup(struct fread *f, const char *addr, const char *fabric,
 	return ret;
 }
 
-/* @n single 4 KiB fi_reads of random pages of the lease. */
-static int fr_read(struct fread *f, size_t n, double *us)
+/* @n single 4 KiB fi_reads, each of a random page on a random one of the
+ * @npods pods (the remote tier spreads its pages over all of them, so a
+ * fault may find any pod idle or busy: so may these reads). */
+static int fr_read(struct fread *fs, unsigned npods, size_t n, double *us)
 {
 	for (size_t i = 0; i < n; i++) {
+		struct fread *f = &fs[next_rand() % npods];
 		size_t pg = next_rand() % f->pages;
 		struct net_rma_op op = {
 			.local = f->buf + pg * PAGE, .local_mr = f->mr, .len = PAGE,
@@ -354,39 +357,47 @@ static int fr_read(struct fread *f, size_t n, double *us)
 	return 0;
 }
 
-/* Remote-tier refaults and single fi_reads from the first pod, in
- * alternating blocks, so that the machine's drift hits both alike. */
+/* Remote-tier refaults over @npods pods and single fi_reads from the same
+ * pods, in alternating blocks, so that the machine's drift hits both
+ * alike. */
 #define REMOTE_ROUNDS 8
-static int remote_case(const char *spec, const char *pod, const char *fabric,
-		       const char *secret, size_t pages, struct result *fr_r,
-		       struct result *remote_r)
+static int remote_case(const char *spec, const char *const *pods, unsigned npods,
+		       const char *fabric, const char *secret, size_t pages,
+		       struct result *fr_r, struct result *remote_r)
 {
 	struct pcase c = { .memfd = -1 };
-	struct fread f;
+	struct fread f[16];
 	size_t block = pages * 2 / REMOTE_ROUNDS, nr = 0, nf = 0;
 	double *rus = calloc(pages * 2, sizeof(*rus));
 	double *fus = calloc(pages * 2, sizeof(*fus));
-	int ret = rus && fus ? fr_setup(&f, pod, fabric, secret, pages) : -ENOMEM;
+	unsigned nf_open = 0;
+	int ret = rus && fus ? 0 : -ENOMEM;
 
+	memset(f, 0, sizeof(f));
+	for (unsigned i = 0; ret == 0 && i < npods; i++, nf_open++)
+		ret = fr_setup(&f[i], pods[i], fabric, secret, pages / npods + 1);
 	if (ret == 0)
 		ret = pc_setup(&c, spec, pages, NULL);
 	for (int round = 0; ret == 0 && round < REMOTE_ROUNDS; round++) {
 		nr += pc_touch(&c, block, rus + nr);
-		ret = fr_read(&f, block, fus + nf);
+		ret = fr_read(f, npods, block, fus + nf);
 		nf += block;
 	}
 	if (ret == 0) {
-		summarize(fr_r, "fi_read 4 KiB (pod)", fus, nf);
+		summarize(fr_r, "fi_read 4 KiB (pods)", fus, nf);
 		summarize(remote_r, "remote tier refault", rus, nr);
 		ret = pc_finish(&c);
-		if (f.bad) {
-			fprintf(stderr, "faultbench: %zu pages read back wrong from %s\n",
-				f.bad, pod);
-			ret = -EIO;
+		for (unsigned i = 0; i < npods; i++) {
+			if (f[i].bad) {
+				fprintf(stderr, "faultbench: %zu pages read back wrong from %s\n",
+					f[i].bad, pods[i]);
+				ret = -EIO;
+			}
 		}
 	}
 	pc_teardown(&c);
-	fr_teardown(&f);
+	for (unsigned i = 0; i < nf_open; i++)
+		fr_teardown(&f[i]);
 	free(rus);
 	free(fus);
 	return ret;
@@ -426,9 +437,9 @@ static void usage(void)
 	       "  --dir DIR   directory for the disk tier file (default /var/tmp)\n"
 	       "  --json FILE also write the results as JSON\n"
 	       "  --pod HOST:PORT  a memory pod (`poolvm pod`); repeatable. Adds\n"
-	       "              two cases: one 4 KiB fi_read from a lease on the first\n"
-	       "              pod, and a fault served from the remote tier over all\n"
-	       "              the pods (--replicas copies, default 1)\n"
+	       "              two cases: one 4 KiB fi_read from a lease on a random\n"
+	       "              one of the pods, and a fault served from the remote\n"
+	       "              tier over all of them (--replicas copies, default 1)\n"
 	       "  --secret-file FILE, --fabric NAME  as for `poolvm run`\n"
 	       "  --pm-qos US|off  hold /dev/cpu_dma_latency at US microseconds\n"
 	       "              during the run (default 0: idle CPUs poll, so the cost\n"
@@ -526,7 +537,8 @@ int main(int argc, char **argv)
 		snprintf(remote + len, sizeof(remote) - (size_t)len,
 			 ",secret=%s,fabric=%s,replicas=%u,id=pvm-faultbench-tier",
 			 secret, fabric, replicas);
-		if ((ret = remote_case(remote, pods[0], fabric, secret, pages, &r[4], &r[5])) < 0) {
+		if ((ret = remote_case(remote, pods, npods, fabric, secret, pages, &r[4],
+				       &r[5])) < 0) {
 			fprintf(stderr, "pvm-faultbench: remote: %s\n", strerror(-ret));
 			return 1;
 		}

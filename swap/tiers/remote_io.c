@@ -336,7 +336,64 @@ void remote_read_slots(struct remote_tier *r, const uint64_t *slots,
 	read_slots(r, slots, NULL, bufs, results, n, use_backup);
 }
 
+static int load_many(struct remote_tier *r, struct swap_io *ios, size_t n);
+
+/* One page, the common fault: read_slots() without its allocations. */
+static int read_one(struct remote_tier *r, uint64_t slot, void *buf)
+{
+	struct remote_target cand[REMOTE_MAX_REPLICAS];
+	struct remote_seg *s;
+	uint32_t gen;
+	int ncand, result;
+
+	pthread_mutex_lock(&r->lock);
+	if (slot >= REMOTE_MAX_SLOTS || !(s = remote_seg(r, slot)) ||
+	    !(s->flags[SEG_IDX(slot)] & SLOT_VALID)) {
+		pthread_mutex_unlock(&r->lock);
+		return -EIO;    /* never stored, or its store failed */
+	}
+	gen = s->gen[SEG_IDX(slot)];
+	ncand = read_candidates(r, slot, cand);
+	pthread_mutex_unlock(&r->lock);
+	for (int k = 0; k < ncand; k++) {
+		struct remote_page_op op = {
+			.offset = cand[k].offset, .buf = buf, .result = -EINPROGRESS,
+		};
+
+		remote_pod_io(r, r->pods[cand[k].pod], cand[k].incarnation,
+			      &cand[k].lease, &op, 1, false);
+		if (op.result == 0) {
+			if (k > 0)
+				atomic_fetch_add(&r->read_failovers, 1);
+			return 0;
+		}
+	}
+	result = -ENODATA;
+	backup_fallback(r, &slot, &gen, &buf, &result, 1);
+	return result;
+}
+
 int remote_load_batch(struct remote_tier *r, struct swap_io *ios, size_t n)
+{
+	if (n == 1) {
+		int rc = read_one(r, ios[0].slot, ios[0].buf);
+
+		ios[0].result = rc;
+		if (!rc) {
+			atomic_fetch_add(&r->loads, 1);
+			return 0;
+		}
+		atomic_fetch_add(&r->load_errors, 1);
+		if (atomic_fetch_add(&r->lost_loads, 1) < 10)
+			pvm_err("remote tier: slot %llu: no replica could be read "
+				"and the backup holds no copy: the page is lost",
+				(unsigned long long)ios[0].slot);
+		return rc;
+	}
+	return load_many(r, ios, n);
+}
+
+static int load_many(struct remote_tier *r, struct swap_io *ios, size_t n)
 {
 	uint64_t *slots, ok = 0, bad = 0;
 	void **bufs;
