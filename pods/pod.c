@@ -177,6 +177,8 @@ int pod_create(const struct pod_config *cfg, struct pod **out)
 	eo.node = host;
 	eo.service = port;
 	eo.progress_thread = true;
+	/* net: 0 is its default; a 1 us window is no busy-polling to speak of */
+	eo.spin_us = cfg->poll_us == POD_POLL_NONE ? 1 : cfg->poll_us;
 	eo.rx_buffers = POD_RX_BUFFERS;
 	ret = net_endpoint_open(&eo, &pod->ep);
 	if (ret) {

@@ -55,7 +55,12 @@ struct pod_config {
 	unsigned int max_clients;       /* 0: 1024, pending handshakes included */
 	const char *stats_json;         /* rewritten every stats interval; NULL: none */
 	unsigned int stats_interval_ms; /* 0: 1 s */
+	/* Busy-poll window of the progress thread after activity, in us:
+	 * 0 for the default (50); POD_POLL_NONE to sleep at once. */
+	unsigned int poll_us;
 };
+
+#define POD_POLL_NONE UINT32_MAX
 
 struct pod_stats {
 	uint64_t mem_total;             /* bytes the pod can lease */

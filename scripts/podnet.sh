@@ -13,6 +13,8 @@
 #       scripts/podnet.sh down ID [DIR]
 #           stops the pods named by DIR/podN.pid and deletes the namespaces.
 #       scripts/podnet.sh exec ID vmm|podN COMMAND...
+#   PODNET_POD_ARGS (environment): more options for every pod, e.g.
+#       PODNET_POD_ARGS="--poll-us 200"
 #           runs COMMAND in that namespace.
 #
 # Addresses exist only inside the namespaces (nothing touches the root
@@ -21,6 +23,7 @@
 # cuts pod 2 off and tc qdiscs can go on them. Needs root and iproute2.
 
 PODNET_PORT=7300
+PODNET_POD_ARGS=${PODNET_POD_ARGS:-}
 PODNET_VMM_ADDR=10.250.1.100
 
 podnet_pod_addr() {             # podnet_pod_addr N
@@ -87,12 +90,13 @@ podnet_net_down() {
 
 # podnet_start_pod ID N POD_EXE SECRET MEMORY LOG STATS - start pod N in
 # the background; sets PODNET_PID. Waits (10 s at most) until it serves.
+# shellcheck disable=SC2086
 podnet_start_pod() {
 	local id=$1 n=$2 exe=$3 secret=$4 mem=$5 log=$6 stats=$7 i
 	ip netns exec "$id-pod$n" "$exe" --memory "$mem" \
 		--listen "$(podnet_pod_addr "$n")" --secret-file "$secret" \
 		--fabric tcp --pod-id "$id-pod$n" --stats-json "$stats" \
-		--drain-timeout 30 >"$log" 2>&1 </dev/null &
+		--drain-timeout 30 $PODNET_POD_ARGS >"$log" 2>&1 </dev/null &
 	PODNET_PID=$!
 	for i in $(seq 100); do
 		grep -q 'serving' "$log" 2>/dev/null && return 0
