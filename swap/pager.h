@@ -51,6 +51,13 @@ struct swap_pager_config {
 	unsigned spin_us;              /* fault threads poll this long before sleeping; 0 = never */
 	void (*on_fail)(void *ctx, const char *why);  /* fail-stop hook (any thread) */
 	void *on_fail_ctx;
+	/* Optional: every access the pager observes, as the policy learns of
+	 * it: a missing fault the guest raised (@fault; prefetched pages are
+	 * not accesses) or a write caught by recency tracking. @page is the
+	 * page's offset in guest RAM >> 12. Called under the policy lock, so
+	 * calls never overlap; keep it short (poolvm run --trace). */
+	void (*on_access)(void *ctx, uint64_t page, bool write, bool fault);
+	void *on_access_ctx;
 };
 
 #define SWAP_LAT_BUCKETS 24     /* log2 buckets of microseconds: [0,1), [1,2), [2,4) ... */

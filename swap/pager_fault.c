@@ -344,6 +344,8 @@ static void handle_missing(struct fault_ctx *fc, uint64_t page, bool write, uint
 		swap_policy_insert(p->policy, it->page,
 				   (it->prefetch ? SWAP_ACCESS_PREFETCH : 0) |
 				   (it->write ? SWAP_ACCESS_WRITE : 0));
+		if (p->cfg.on_access && !it->prefetch)
+			p->cfg.on_access(p->cfg.on_access_ctx, it->page, it->write, true);
 	}
 	pthread_mutex_unlock(&p->policy_lock);
 	for (size_t i = 0; i < n; i++) {
@@ -423,6 +425,8 @@ owned:
 	cnt_add(&p->c.wp_faults, 1);
 	pthread_mutex_lock(&p->policy_lock);
 	swap_policy_touch(p->policy, page, SWAP_ACCESS_WRITE);
+	if (p->cfg.on_access)
+		p->cfg.on_access(p->cfg.on_access_ctx, page, true, false);
 	pthread_mutex_unlock(&p->policy_lock);
 }
 

@@ -27,6 +27,9 @@ struct swap_policy_env {
 	void *ctx;
 	/* Expected number of resident pages (a sizing hint, not a limit). */
 	size_t capacity;
+	/* Policy-specific parameters; NULL: the policy's defaults. The learned
+	 * policy takes a const struct learned_model * (learned_model.h). */
+	const void *model;
 };
 
 /* Flags passed to insert()/touch(). */

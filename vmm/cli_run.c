@@ -78,6 +78,11 @@ static void run_usage(FILE *f)
 "Control and output:\n"
 "  --qmp PATH            QMP socket for QEMU (unix socket at PATH)\n"
 "  --stats-json FILE     write pager and tier statistics as JSON at exit\n"
+"  --trace FILE          record every page access the pager observes (missing\n"
+"                        faults of the guest, writes caught by recency\n"
+"                        tracking) with its time, in the binary trace format\n"
+"                        of docs/sim.md, zstd-compressed; replay it with\n"
+"                        poolvm sim. Use --prefetch none to see every fault\n"
 "  --qemu BINARY         QEMU binary (default qemu-system-x86_64)\n"
 "  --quiet               only errors on stderr\n"
 "  -h, --help            this help\n"
@@ -92,7 +97,7 @@ static void run_usage(FILE *f)
 
 enum {
 	OPT_MEM = 256, OPT_LOCAL, OPT_TIER, OPT_POLICY, OPT_PREFETCH, OPT_KERNEL,
-	OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SMP, OPT_ACCEL, OPT_QMP, OPT_STATS,
+	OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SMP, OPT_ACCEL, OPT_QMP, OPT_STATS, OPT_TRACE,
 	OPT_QEMU, OPT_CPU, OPT_QUIET, OPT_BALLOON, OPT_FAULT_THREADS, OPT_SPIN, OPT_RECENCY, OPT_POD, OPT_SECRET, OPT_REPLICAS, OPT_FABRIC,
 };
 
@@ -197,6 +202,7 @@ int cli_run(int argc, char **argv)
 		{ "cpu", required_argument, NULL, OPT_CPU },
 		{ "qmp", required_argument, NULL, OPT_QMP },
 		{ "stats-json", required_argument, NULL, OPT_STATS },
+		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "qemu", required_argument, NULL, OPT_QEMU },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "balloon", no_argument, NULL, OPT_BALLOON },
@@ -304,6 +310,7 @@ int cli_run(int argc, char **argv)
 		case OPT_CPU: c.cpu = optarg; break;
 		case OPT_QMP: c.qmp = optarg; break;
 		case OPT_STATS: c.stats_json = optarg; break;
+		case OPT_TRACE: c.trace = optarg; break;
 		case OPT_QEMU: c.qemu = optarg; break;
 		case OPT_QUIET: c.quiet = true; break;
 		case OPT_BALLOON: c.balloon = true; break;

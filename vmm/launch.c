@@ -27,6 +27,7 @@
 #include "common.h"
 #include "pager.h"
 #include "tier.h"
+#include "trace.h"
 
 #define ATTACH_TIMEOUT_MS 60000
 
@@ -44,7 +45,59 @@ struct launch {
 	int qemu_status;
 	bool qemu_exited, terminating, killed_for_failure, conn_quiet;
 	uint64_t t_start, t_attach;
+	struct sim_trace_writer *trace;  /* --trace; writes under the policy lock */
+	uint64_t trace_records;
+	int trace_err;
 };
+
+/* The pager's access hook: one trace record per observed access. */
+static void trace_access(void *ctx, uint64_t page, bool write, bool fault)
+{
+	struct launch *l = ctx;
+	struct sim_trace_record rec = {
+		.page = page, .time_us = pvm_now_ns() / 1000, .write = write,
+		.kind = fault ? SIM_ACCESS_MISSING : SIM_ACCESS_WP,
+	};
+	int ret;
+
+	if (l->trace_err)
+		return;
+	ret = sim_trace_writer_append(l->trace, &rec);
+	if (ret < 0)
+		l->trace_err = ret;    /* reported at exit; the guest runs on */
+	else
+		l->trace_records++;
+}
+
+static int trace_open(struct launch *l)
+{
+	int ret = sim_trace_writer_open(l->cfg->trace, pvm_now_ns() / 1000,
+					sim_trace_have_zstd() ? SIM_TRACE_ZSTD : 0,
+					&l->trace);
+
+	if (ret < 0)
+		pvm_err("--trace %s: %s", l->cfg->trace, strerror(-ret));
+	return ret;
+}
+
+static void trace_close(struct launch *l)
+{
+	int ret;
+
+	if (!l->trace)
+		return;
+	ret = sim_trace_writer_close(l->trace);
+	l->trace = NULL;
+	if (!ret)
+		ret = l->trace_err;
+	if (ret < 0)
+		pvm_err("--trace %s: writing failed after %llu records: %s; the trace "
+			"is incomplete", l->cfg->trace,
+			(unsigned long long)l->trace_records, strerror(-ret));
+	else if (!l->cfg->quiet)
+		pvm_info("trace: %llu accesses recorded in %s",
+			 (unsigned long long)l->trace_records, l->cfg->trace);
+}
 
 /* Hardware virtualization in the CPU flags. Some hosts expose a /dev/kvm
  * without it (e.g. the paravirtual "kvm-pvm" flavour), which cannot boot a
@@ -343,6 +396,10 @@ static int receive_region(struct launch *l)
 	pc.spin_us = l->cfg->spin_us;
 	pc.on_fail = on_pager_fail;
 	pc.on_fail_ctx = l;
+	if (l->trace) {
+		pc.on_access = trace_access;
+		pc.on_access_ctx = l;
+	}
 	ret = swap_pager_create(&pc, &l->region, &l->pager);
 	if (ret == 0) {
 		ret = swap_pager_start(l->pager);
@@ -507,6 +564,8 @@ int vmm_launch_run(const struct vmm_launch_config *cfg)
 	}
 	if (find_preload(&l) < 0 || make_socket(&l) < 0)
 		goto out;
+	if (cfg->trace && trace_open(&l) < 0)
+		goto out;
 
 	l.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	l.fail_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -592,5 +651,6 @@ int vmm_launch_run(const struct vmm_launch_config *cfg)
 out:
 	cleanup(&l);
 	finish(&l);
+	trace_close(&l);
 	return exit_code;
 }

@@ -43,6 +43,7 @@ struct vmm_launch_config {
 	const char *cpu;
 	const char *qmp;
 	const char *stats_json;
+	const char *trace;              /* --trace FILE: record observed accesses */
 	const char *qemu;               /* binary; default qemu-system-x86_64 */
 	const char *preload;            /* library path; default: next to poolvm */
 	bool balloon;                   /* virtio-balloon with free page reporting */

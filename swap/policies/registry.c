@@ -11,6 +11,7 @@
 extern const struct swap_policy_ops swap_policy_lru_ops;
 extern const struct swap_policy_ops swap_policy_arc_ops;
 extern const struct swap_policy_ops swap_policy_lecar_ops;
+extern const struct swap_policy_ops swap_policy_learned_ops;
 
 static const struct swap_policy_ops *const swap_policy_registry[] = {
 	&swap_policy_clock_ops,
@@ -20,6 +21,7 @@ static const struct swap_policy_ops *const swap_policy_registry[] = {
 	&swap_policy_lru_ops,
 	&swap_policy_arc_ops,
 	&swap_policy_lecar_ops,
+	&swap_policy_learned_ops,
 	NULL,
 };
 
