@@ -54,7 +54,7 @@ int sim_replay_policy(const struct sim_workload *w, const struct swap_policy_ops
 		      char err[SIM_TRACE_ERR_LEN])
 {
 	const struct sim_trace *t = w->trace;
-	struct swap_policy_env env = { .capacity = cache_pages };
+	struct swap_policy_env env = { .capacity = cache_pages, .model = w->policy_model };
 	struct swap_policy *policy = NULL;
 	uint64_t misses = 0, start, victim;
 	size_t resident_count = 0, i;

@@ -29,6 +29,7 @@ struct sim_workload {
 	size_t footprint;               /* distinct pages */
 	struct u64map page_ids;         /* page -> dense id */
 	uint32_t *next_use;             /* per access, built on first OPT replay */
+	const void *policy_model;       /* swap_policy_env.model for replays */
 };
 
 struct sim_result {

@@ -9,6 +9,7 @@
 #include "common.h"
 #include "plot.h"
 #include "policy.h"
+#include "learned_model.h"
 #include "sim.h"
 #include "sim_cli.h"
 #include "trace.h"
@@ -43,6 +44,8 @@ struct cli {
 	bool sweep, json, zstd;
 	const char *plot;
 	const char *convert;
+	const char *model_path;
+	struct learned_model *model;            /* --model, for the learned policy */
 	int name_width;                         /* of the trace column */
 	bool header_printed;
 };
@@ -106,6 +109,9 @@ static void sim_usage(FILE *f, const struct cli *c)
 "    --plot FILE.png\n"
 "        Draw the miss ratio against the cache size (%% of footprint) for\n"
 "        each policy, one panel per trace.%s\n"
+"    --model FILE\n"
+"        The learned policy starts from this model (poolvm train) instead of\n"
+"        the one built in.\n"
 "    --convert OUT\n"
 "        Write the one --trace given as a binary trace to OUT; no replay.\n"
 "    --zstd\n"
@@ -284,6 +290,7 @@ static void cli_free(struct cli *c)
 		free(c->cache_specs[i]);
 	free(c->cache_specs);
 	free(c->traces);
+	free(c->model);
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -454,6 +461,7 @@ static int run_trace(struct cli *c, const char *path, struct trace_results *tr)
 		pvm_err("%s: cannot index the trace: %s", path, strerror(-ret));
 		goto out_trace;
 	}
+	w.policy_model = c->model;
 	tr->footprint = w.footprint;
 	snprintf(tr->title, sizeof(tr->title), "%s (%zu pages, %zu accesses)",
 		 base_name(path), w.footprint, t.count);
@@ -636,7 +644,7 @@ static int run_convert(struct cli *c)
 	return 0;
 }
 
-enum { OPT_SWEEP = 256, OPT_JSON, OPT_PLOT, OPT_CONVERT, OPT_ZSTD };
+enum { OPT_SWEEP = 256, OPT_JSON, OPT_PLOT, OPT_CONVERT, OPT_ZSTD, OPT_MODEL };
 
 static int parse_options(struct cli *c, int argc, char **argv)
 {
@@ -649,6 +657,7 @@ static int parse_options(struct cli *c, int argc, char **argv)
 		{ "plot", required_argument, NULL, OPT_PLOT },
 		{ "convert", required_argument, NULL, OPT_CONVERT },
 		{ "zstd", no_argument, NULL, OPT_ZSTD },
+		{ "model", required_argument, NULL, OPT_MODEL },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -667,6 +676,7 @@ static int parse_options(struct cli *c, int argc, char **argv)
 		case OPT_PLOT: c->plot = optarg; break;
 		case OPT_CONVERT: c->convert = optarg; break;
 		case OPT_ZSTD: c->zstd = true; break;
+		case OPT_MODEL: c->model_path = optarg; break;
 		case 'h': sim_usage(c->out, c); return 1;
 		case ':':
 			pvm_err("%s needs an argument; see --help", argv[optind - 1]);
@@ -692,6 +702,18 @@ static int parse_options(struct cli *c, int argc, char **argv)
 	if (c->zstd && !c->convert) {
 		pvm_err("--zstd only applies to --convert");
 		return -EINVAL;
+	}
+	if (c->model_path) {
+		char err[512];
+
+		c->model = malloc(sizeof(*c->model));
+		if (!c->model)
+			return -ENOMEM;
+		ret = lm_load(c->model_path, c->model, err, sizeof(err));
+		if (ret < 0) {
+			pvm_err("--model: %s", err);
+			return -EINVAL;
+		}
 	}
 	if (!any_policy) {
 		c->learned_noted = true;        /* not asked for by name: no note */

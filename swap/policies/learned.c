@@ -34,6 +34,7 @@
 extern const struct swap_policy_ops swap_policy_learned_ops;
 
 #define LEARNED_SAMPLES     16
+#define LEARNED_OLDEST      8        /* of them, from the LRU end */
 #define LEARNED_FORGET      256.0f   /* online cells: an exponential horizon */
 #define LEARNED_SEED        0x6c6561726e656421ULL
 #define LP_NIL              UINT32_MAX
@@ -46,6 +47,7 @@ struct lpage {
 	uint64_t gap;           /* between the last two accesses; 0: one */
 	uint32_t count;         /* accesses (saturating) */
 	uint32_t pos;           /* index in res[] or ghost[] */
+	uint32_t older, newer;  /* LRU list of resident records */
 	uint8_t state;          /* enum lp_state */
 };
 
@@ -61,6 +63,7 @@ struct learned {
 	struct u64map index;            /* page -> record */
 	uint32_t *res;                  /* resident records, for sampling */
 	uint32_t nres, res_cap;
+	uint32_t lru_head, lru_tail;    /* newest, oldest resident access */
 	uint32_t *ghost;                /* FIFO ring of ghost records (LP_NIL: gone) */
 	uint32_t ghost_cap, ghost_head, ghost_len;
 };
@@ -91,6 +94,7 @@ static int lp_create(const struct swap_policy_env *env, struct swap_policy **out
 	l->prior = env->model ? (const struct learned_model *)env->model : lm_builtin();
 	l->rng = LEARNED_SEED;
 	l->free_head = LP_NIL;
+	l->lru_head = l->lru_tail = LP_NIL;
 	l->ghost_cap = (uint32_t)cap;
 	l->ghost = malloc(l->ghost_cap * sizeof(*l->ghost));
 	l->res_cap = (uint32_t)cap + 16;
@@ -160,6 +164,34 @@ static void rec_free(struct learned *l, uint32_t i)
 	l->free_head = i;
 }
 
+static void lru_unlink(struct learned *l, uint32_t i)
+{
+	struct lpage *r = &l->pages[i];
+
+	if (r->older != LP_NIL)
+		l->pages[r->older].newer = r->newer;
+	else
+		l->lru_tail = r->newer;
+	if (r->newer != LP_NIL)
+		l->pages[r->newer].older = r->older;
+	else
+		l->lru_head = r->older;
+	r->older = r->newer = LP_NIL;
+}
+
+static void lru_push(struct learned *l, uint32_t i)
+{
+	struct lpage *r = &l->pages[i];
+
+	r->newer = LP_NIL;
+	r->older = l->lru_head;
+	if (l->lru_head != LP_NIL)
+		l->pages[l->lru_head].newer = i;
+	else
+		l->lru_tail = i;
+	l->lru_head = i;
+}
+
 static bool res_add(struct learned *l, uint32_t i)
 {
 	if (l->nres == l->res_cap) {
@@ -174,6 +206,7 @@ static bool res_add(struct learned *l, uint32_t i)
 	l->pages[i].state = LP_RESIDENT;
 	l->pages[i].pos = l->nres;
 	l->res[l->nres++] = i;
+	lru_push(l, i);
 	return true;
 }
 
@@ -181,6 +214,7 @@ static void res_del(struct learned *l, uint32_t i)
 {
 	uint32_t pos = l->pages[i].pos, last = l->res[--l->nres];
 
+	lru_unlink(l, i);
 	l->res[pos] = last;
 	l->pages[last].pos = pos;
 }
@@ -225,6 +259,10 @@ static void accessed(struct learned *l, uint32_t i)
 	if (r->count < UINT32_MAX)
 		r->count++;
 	r->last = l->now;
+	if (r->state == LP_RESIDENT) {
+		lru_unlink(l, i);
+		lru_push(l, i);
+	}
 }
 
 static void lp_insert(struct swap_policy *p, uint64_t page, unsigned flags)
@@ -301,10 +339,23 @@ static int lp_evict(struct swap_policy *p, uint64_t *page)
 
 	if (!l->nres)
 		return -ENOENT;
+	/* Candidates: the LEARNED_OLDEST least recently used pages (where
+	 * recency is right, the answer is among them) and random others
+	 * (where it is wrong, e.g. loops, the answer is not). */
 	n = l->nres < LEARNED_SAMPLES ? l->nres : LEARNED_SAMPLES;
-	for (unsigned k = 0; k < n; k++) {
-		cand[k] = n == l->nres ? l->res[k] : l->res[rng_next(l) % l->nres];
-		__builtin_prefetch(&l->pages[cand[k]]);
+	if (n == l->nres) {
+		for (unsigned k = 0; k < n; k++)
+			cand[k] = l->res[k];
+	} else {
+		uint32_t i = l->lru_tail;
+		unsigned k = 0;
+
+		for (; k < LEARNED_OLDEST && i != LP_NIL; k++, i = l->pages[i].newer)
+			cand[k] = i;
+		for (; k < n; k++) {
+			cand[k] = l->res[rng_next(l) % l->nres];
+			__builtin_prefetch(&l->pages[cand[k]]);
+		}
 	}
 	for (unsigned k = 0; k < n; k++) {
 		const struct lpage *r = &l->pages[cand[k]];

@@ -1,0 +1,14 @@
+# Compressible text of N MiB: words drawn from a Zipf-like vocabulary.
+import random
+import sys
+
+mib = int(sys.argv[1])
+r = random.Random(7)
+words = ["".join(r.choice("etaoinshrdlucmfwyp") for _ in range(r.randint(2, 9)))
+         for _ in range(20000)]
+weights = [1.0 / (i + 1) for i in range(len(words))]
+out, size = sys.stdout, 0
+while size < mib << 20:
+    line = " ".join(r.choices(words, weights, k=12)) + "\n"
+    out.write(line)
+    size += len(line)
