@@ -130,6 +130,104 @@ out_free:
 	return ret;
 }
 
+int sim_replay_prefetch(const struct sim_workload *w, const struct swap_policy_ops *ops,
+			const struct swap_prefetch_ops *pf_ops, size_t cache_pages,
+			size_t max_window, struct sim_prefetch_result *out,
+			char err[SIM_TRACE_ERR_LEN])
+{
+	enum { ABSENT, RESIDENT, PREFETCHED };
+	const struct sim_trace *t = w->trace;
+	struct swap_policy_env env = { .capacity = cache_pages, .model = w->policy_model };
+	struct swap_prefetch_env penv = { .max_window = max_window, .page_count = UINT64_MAX };
+	struct swap_policy *policy = NULL;
+	struct swap_prefetcher *pf = NULL;
+	uint64_t *cand = malloc((max_window ? max_window : 1) * sizeof(*cand));
+	uint8_t *state = calloc(w->footprint ? w->footprint : 1, 1);
+	size_t resident = 0;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (!cache_pages) {
+		snprintf(err, SIM_TRACE_ERR_LEN, "a cache of 0 pages");
+		ret = -EINVAL;
+		goto out_free;
+	}
+	if (!cand || !state) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	ret = ops->create(&env, &policy);
+	if (ret == 0)
+		ret = pf_ops->create(&penv, &pf);
+	if (ret < 0) {
+		snprintf(err, SIM_TRACE_ERR_LEN, "policy %s / prefetcher %s: create failed: %s",
+			 ops->name, pf_ops->name, strerror(-ret));
+		goto out_destroy;
+	}
+	for (size_t i = 0; i < t->count && ret == 0; i++) {
+		uint32_t id = w->ids[i];
+		uint64_t page = t->pages[i];
+		unsigned flags = t->writes[i] ? SWAP_ACCESS_WRITE : 0;
+		size_t n;
+
+		if (state[id] != ABSENT) {
+			if (state[id] == PREFETCHED) {
+				out->used++;
+				state[id] = RESIDENT;
+				swap_prefetch_feedback(pf, page, SWAP_PREFETCH_USED);
+			}
+			swap_policy_touch(policy, page, flags);
+			continue;
+		}
+		out->misses++;
+		n = swap_prefetch_predict(pf, page, flags, cand, max_window);
+		/* The faulting page first, then the predictions. */
+		for (size_t k = 0; k <= n && ret == 0; k++) {
+			uint64_t pg = k ? cand[k - 1] : page;
+			uint32_t pid = id, vid;
+			uint64_t victim;
+
+			if (k) {
+				if (!u64map_get(&w->page_ids, pg, &pid)) {
+					out->prefetched++;
+					out->wasted++;
+					continue;
+				}
+				if (state[pid] != ABSENT)
+					continue;
+			}
+			if (resident == cache_pages) {
+				if (swap_policy_evict(policy, &victim) < 0 ||
+				    !u64map_get(&w->page_ids, victim, &vid) || state[vid] == ABSENT) {
+					snprintf(err, SIM_TRACE_ERR_LEN,
+						 "policy %s: evict() failed or chose a page that is "
+						 "not resident (access %zu)", ops->name, i + 1);
+					ret = -EPROTO;
+					break;
+				}
+				if (state[vid] == PREFETCHED) {
+					out->wasted++;
+					swap_prefetch_feedback(pf, victim, SWAP_PREFETCH_WASTED);
+				}
+				state[vid] = ABSENT;
+				resident--;
+			}
+			swap_policy_insert(policy, pg, k ? SWAP_ACCESS_PREFETCH : flags);
+			state[pid] = k ? PREFETCHED : RESIDENT;
+			out->prefetched += k ? 1 : 0;
+			resident++;
+		}
+	}
+	out->accesses = t->count;
+out_destroy:
+	swap_prefetch_destroy(pf);
+	swap_policy_destroy(policy);
+out_free:
+	free(cand);
+	free(state);
+	return ret;
+}
+
 /* Digits with at most one '.', nothing else (strtod alone would also take
  * "inf", "0x1p3", " 5"). */
 static bool is_plain_decimal(const char *s, size_t len)

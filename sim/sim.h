@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "policy.h"
+#include "prefetch.h"
 #include "trace.h"
 #include "u64map.h"
 
@@ -59,6 +60,31 @@ void sim_workload_fini(struct sim_workload *w);
 int sim_replay_policy(const struct sim_workload *w, const struct swap_policy_ops *ops,
 		      size_t cache_pages, struct sim_result *out,
 		      char err[SIM_TRACE_ERR_LEN]);
+
+struct sim_prefetch_result {
+	uint64_t accesses;
+	uint64_t misses;                /* demand misses */
+	uint64_t prefetched;            /* pages brought in by the prefetcher */
+	uint64_t used;                  /* of them, accessed before eviction */
+	uint64_t wasted;                /* of them, evicted unused (or never in the trace) */
+};
+
+/**
+ * sim_replay_prefetch() - as sim_replay_policy(), with the prefetcher
+ * @pf_ops asked on every miss (window up to @max_window pages). Predicted
+ * pages that are not resident come in as prefetches (the policy sees
+ * SWAP_ACCESS_PREFETCH); a later access to one is a prefetch hit, and one
+ * evicted before any access is wasted (both reported to the prefetcher as
+ * the pager does). Predicted pages the trace never touches count as
+ * wasted at once and take no cache space. Accuracy is used / prefetched,
+ * coverage used / (used + misses).
+ * Return: 0, -EINVAL with @err for a cache of 0 pages, -EPROTO with @err
+ * for a misbehaving policy, -ENOMEM.
+ */
+int sim_replay_prefetch(const struct sim_workload *w, const struct swap_policy_ops *ops,
+			const struct swap_prefetch_ops *pf_ops, size_t cache_pages,
+			size_t max_window, struct sim_prefetch_result *out,
+			char err[SIM_TRACE_ERR_LEN]);
 
 /**
  * sim_replay_opt() - replay @w with @cache_pages pages under Belady's OPT:

@@ -46,6 +46,8 @@ struct cli {
 	const char *convert;
 	const char *model_path;
 	struct learned_model *model;            /* --model, for the learned policy */
+	const char *prefetch;                   /* --prefetch LIST */
+	const char *prefetch_policy;            /* --prefetch-policy, default clock */
 	int name_width;                         /* of the trace column */
 	bool header_printed;
 };
@@ -109,6 +111,12 @@ static void sim_usage(FILE *f, const struct cli *c)
 "    --plot FILE.png\n"
 "        Draw the miss ratio against the cache size (%% of footprint) for\n"
 "        each policy, one panel per trace.%s\n"
+"    --prefetch NAME[,...]\n"
+"        After each size's policy rows, replay with each prefetcher (none,\n"
+"        stride, learned) asked on every miss, under --prefetch-policy\n"
+"        (default clock), and report misses, pages prefetched, accuracy\n"
+"        (prefetched pages used before eviction) and coverage (prefetch hits\n"
+"        / (prefetch hits + misses)).\n"
 "    --model FILE\n"
 "        The learned policy starts from this model (poolvm train) instead of\n"
 "        the one built in.\n"
@@ -443,6 +451,9 @@ static int replay_timed(const struct sim_workload *w, const struct swap_policy_o
 	return ret;
 }
 
+static int run_prefetchers(struct cli *c, struct sim_workload *w, const char *path,
+			   size_t cache);
+
 static int run_trace(struct cli *c, const char *path, struct trace_results *tr)
 {
 	char err[SIM_TRACE_ERR_LEN];
@@ -503,6 +514,9 @@ static int run_trace(struct cli *c, const char *path, struct trace_results *tr)
 				print_row(c, path, p, tr->sizes[s], w.footprint, &r, &opt);
 		}
 		fflush(c->out);
+		ret = run_prefetchers(c, &w, path, tr->sizes[s]);
+		if (ret < 0)
+			goto out_workload;
 	}
 	ret = 0;
 out_workload:
@@ -510,6 +524,62 @@ out_workload:
 out_trace:
 	sim_trace_free(&t);
 	return ret;
+}
+
+/* --prefetch: each named prefetcher with the prefetch policy at @cache. */
+static int run_prefetchers(struct cli *c, struct sim_workload *w, const char *path,
+			   size_t cache)
+{
+	const struct swap_policy_ops *pol = NULL;
+	char buf[256], *save = NULL, *name, err[SIM_TRACE_ERR_LEN];
+
+	if (!c->prefetch)
+		return 0;
+	for (const struct swap_policy_ops *const *k = swap_policy_kinds(); *k; k++)
+		if (!strcmp((*k)->name, c->prefetch_policy ? c->prefetch_policy : "clock"))
+			pol = *k;
+	if (!pol) {
+		pvm_err("--prefetch-policy %s: no such policy", c->prefetch_policy);
+		return -EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "%s", c->prefetch);
+	for (name = strtok_r(buf, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		const struct swap_prefetch_ops *pf = NULL;
+		struct sim_prefetch_result r;
+		int ret;
+
+		for (const struct swap_prefetch_ops *const *k = swap_prefetch_kinds(); *k; k++)
+			if (!strcmp((*k)->name, name))
+				pf = *k;
+		if (!pf) {
+			pvm_err("--prefetch %s: no such prefetcher", name);
+			return -EINVAL;
+		}
+		ret = sim_replay_prefetch(w, pol, pf, cache, 64, &r, err);
+		if (ret < 0) {
+			pvm_err("%s: %zu pages, prefetch %s: %s", path, cache, name, err);
+			return ret;
+		}
+		if (c->json) {
+			fprintf(c->out, "{\"trace\":\"%s\",\"prefetch\":\"%s\",\"policy\":\"%s\","
+				"\"cache_pages\":%zu,\"accesses\":%llu,\"misses\":%llu,"
+				"\"miss_ratio\":%.6f,\"prefetched\":%llu,\"used\":%llu,"
+				"\"wasted\":%llu,\"accuracy\":%.4f,\"coverage\":%.4f}\n",
+				path, name, pol->name, cache, (unsigned long long)r.accesses,
+				(unsigned long long)r.misses, ratio(r.misses, r.accesses),
+				(unsigned long long)r.prefetched, (unsigned long long)r.used,
+				(unsigned long long)r.wasted, ratio(r.used, r.prefetched),
+				ratio(r.used, r.used + r.misses));
+		} else {
+			fprintf(c->out, "  prefetch %-8s (%s, %zu pages): misses %llu (%.2f%%), "
+				"prefetched %llu, accuracy %.1f%%, coverage %.1f%%\n", name,
+				pol->name, cache, (unsigned long long)r.misses,
+				100 * ratio(r.misses, r.accesses), (unsigned long long)r.prefetched,
+				100 * ratio(r.used, r.prefetched), 100 * ratio(r.used, r.used + r.misses));
+		}
+	}
+	fflush(c->out);
+	return 0;
 }
 
 static int write_plot(const struct cli *c, struct trace_results *trs)
@@ -644,7 +714,8 @@ static int run_convert(struct cli *c)
 	return 0;
 }
 
-enum { OPT_SWEEP = 256, OPT_JSON, OPT_PLOT, OPT_CONVERT, OPT_ZSTD, OPT_MODEL };
+enum { OPT_SWEEP = 256, OPT_JSON, OPT_PLOT, OPT_CONVERT, OPT_ZSTD, OPT_MODEL,
+       OPT_PREFETCH, OPT_PREFETCH_POLICY };
 
 static int parse_options(struct cli *c, int argc, char **argv)
 {
@@ -658,6 +729,8 @@ static int parse_options(struct cli *c, int argc, char **argv)
 		{ "convert", required_argument, NULL, OPT_CONVERT },
 		{ "zstd", no_argument, NULL, OPT_ZSTD },
 		{ "model", required_argument, NULL, OPT_MODEL },
+		{ "prefetch", required_argument, NULL, OPT_PREFETCH },
+		{ "prefetch-policy", required_argument, NULL, OPT_PREFETCH_POLICY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -677,6 +750,8 @@ static int parse_options(struct cli *c, int argc, char **argv)
 		case OPT_CONVERT: c->convert = optarg; break;
 		case OPT_ZSTD: c->zstd = true; break;
 		case OPT_MODEL: c->model_path = optarg; break;
+		case OPT_PREFETCH: c->prefetch = optarg; break;
+		case OPT_PREFETCH_POLICY: c->prefetch_policy = optarg; break;
 		case 'h': sim_usage(c->out, c); return 1;
 		case ':':
 			pvm_err("%s needs an argument; see --help", argv[optind - 1]);

@@ -1,15 +1,12 @@
-/* sim/train.c — `poolvm train`: fill the learned policy's table from traces.
+/* sim/train.c — `poolvm train`: the learned policy's prior from traces.
  *
- * Concepts: for every access to a page that was accessed before, the time
- * since that previous access is the page's "next use" seen from then: a
- * label from the future for the features the page had at its previous
- * access (its gap and count), at every age it passed through
- * (lm_observe()). Pages never accessed again give censored labels at the
- * end of the trace. Time counts accesses; features are scaled by a cache
- * size C, so each trace is learned at several sizes (fractions of its
- * footprint, default 10 %, 25 %, 50 %). Each (trace, size) pass is
- * normalized to the same total weight before the passes are merged, so a
- * long trace does not drown the others.
+ * Concepts: each trace is replayed once per cache size (fractions of its
+ * footprint, default 10 %, 25 %, 50 %) under the learned policy starting
+ * from an empty model, and every hit and eviction it counted by (class,
+ * age) is kept: a page that is hit at age a is a label from its future
+ * (it was worth keeping until a), one evicted at a is the other outcome.
+ * Each (trace, size) pass is normalized to the same total before the
+ * passes are added, so a long trace does not drown the others.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,18 +16,14 @@
 
 #include "common.h"
 #include "learned_model.h"
+#include "policy.h"
 #include "sim.h"
 #include "train.h"
 #include "u64map.h"
 
-#define TRAIN_PASS_WEIGHT 100000.0f
+#define TRAIN_PASS_WEIGHT 100000.0
 #define TRAIN_MAX_TRACES  256
 #define TRAIN_MAX_SIZES   16
-
-struct page_hist {
-	uint64_t last, gap;
-	uint32_t count;
-};
 
 static void usage(FILE *f)
 {
@@ -43,12 +36,13 @@ static void usage(FILE *f)
 "                 [--emit-c FILE]\n"
 "\n"
 "DESCRIPTION\n"
-"    Replays each trace once per cache size and learns, for every (age,\n"
-"    gap, count) cell of swap/policies/learned_model.h, how long pages in\n"
-"    that cell still had to wait for their next access: labels taken from\n"
-"    each page's real future, as Belady's OPT would use them. Times are in\n"
-"    accesses and scaled by the cache size, so one model serves all sizes.\n"
-"    The learned policy starts from this model and keeps learning online.\n"
+"    Replays each trace once per cache size under the learned policy,\n"
+"    starting from nothing, and keeps the hits and evictions it counted by\n"
+"    page class (gap between the last two accesses, access count) and age\n"
+"    (swap/policies/learned_model.h): each page's future, as far as the\n"
+"    cache could see it. Times are in accesses and scaled by the cache\n"
+"    size, so one model serves all sizes. The learned policy starts from\n"
+"    this model and keeps learning online.\n"
 "\n"
 "OPTIONS\n"
 "    -t, --trace FILE   a trace (text or binary, as poolvm sim reads);\n"
@@ -68,49 +62,59 @@ static void usage(FILE *f)
 "    2 usage error.\n");
 }
 
-/* One pass over @w at cache size @cap into @m. */
-static int train_pass(const struct sim_workload *w, double cap, struct learned_model *m)
+/* One pass over @w with @cache pages under the learned policy, from an
+ * empty model; its counts go to @m. */
+static int train_pass(const struct sim_workload *w, size_t cache, struct learned_model *m)
 {
 	const struct sim_trace *t = w->trace;
-	struct page_hist *h = calloc(w->footprint ? w->footprint : 1, sizeof(*h));
-	uint64_t now = 0;
+	struct learned_model *empty = calloc(1, sizeof(*empty));
+	struct swap_policy_env env = { .capacity = cache, .model = empty };
+	struct swap_policy *p = NULL;
+	uint8_t *resident = calloc(w->footprint ? w->footprint : 1, 1);
+	size_t nres = 0;
+	int ret = -ENOMEM;
 
-	if (!h)
-		return -ENOMEM;
-	for (size_t i = 0; i < t->count; i++) {
-		struct page_hist *p = &h[w->ids[i]];
+	if (!empty || !resident)
+		goto out;
+	ret = swap_policy_create("learned", &env, &p);
+	if (ret < 0)
+		goto out;
+	for (size_t i = 0; i < t->count && ret == 0; i++) {
+		uint32_t id = w->ids[i], vid;
+		uint64_t victim;
 
-		now++;
-		if (p->count) {
-			uint64_t g = now - p->last;
-
-			lm_observe(m, cap, p->gap, p->count, g, false, 0);
-			p->gap = g;
+		if (resident[id]) {
+			swap_policy_touch(p, t->pages[i], 0);
+			continue;
 		}
-		if (p->count < UINT32_MAX)
-			p->count++;
-		p->last = now;
+		if (nres == cache) {
+			if (swap_policy_evict(p, &victim) < 0 ||
+			    !u64map_get(&w->page_ids, victim, &vid)) {
+				ret = -EPROTO;
+				break;
+			}
+			resident[vid] = 0;
+			nres--;
+		}
+		swap_policy_insert(p, t->pages[i], 0);
+		resident[id] = 1;
+		nres++;
 	}
-	/* Never accessed again: at least until the end. */
-	for (size_t id = 0; id < w->footprint; id++)
-		if (h[id].count && now > h[id].last)
-			lm_observe(m, cap, h[id].gap, h[id].count, now - h[id].last, true, 0);
-	free(h);
-	return 0;
+	if (ret == 0)
+		ret = swap_policy_learned_counts(p, m);
+out:
+	swap_policy_destroy(p);
+	free(empty);
+	free(resident);
+	return ret;
 }
 
-static void normalize(struct learned_model *m, float total)
+static void normalize(struct learned_model *m, double total)
 {
-	double sum = 0;
-	struct lm_cell *c = &m->cell[0][0][0];
-	size_t n = (size_t)LM_AGE_BINS * LM_GAP_BINS * LM_CNT_BINS;
+	double sum = lm_total(m);
 
-	for (size_t i = 0; i < n; i++)
-		sum += c[i].weight;
-	if (sum <= 0)
-		return;
-	for (size_t i = 0; i < n; i++)
-		c[i].weight = (float)(c[i].weight * total / sum);
+	if (sum > 0)
+		lm_scale(m, (float)(total / sum));
 }
 
 static int parse_sizes(const char *text, double *sizes, size_t *n)
@@ -208,14 +212,12 @@ int train_cli_main(int argc, char **argv)
 			goto done;
 		}
 		for (size_t s = 0; s < nsizes && ret == 0; s++) {
-			double cap = (double)w.footprint * sizes[s];
+			size_t cap = (size_t)((double)w.footprint * sizes[s] + 0.5);
 
-			if (cap < 1)
-				cap = 1;
 			lm_clear(pass);
-			ret = train_pass(&w, cap, pass);
+			ret = train_pass(&w, cap ? cap : 1, pass);
 			normalize(pass, TRAIN_PASS_WEIGHT);
-			lm_merge(model, pass);
+			lm_merge(model, pass, 1.0f);
 		}
 		fprintf(stderr, "train: %s: %zu accesses, %zu pages, %zu sizes\n",
 			traces[i], t.count, w.footprint, nsizes);
@@ -226,8 +228,6 @@ int train_cli_main(int argc, char **argv)
 			goto done;
 		}
 	}
-	/* Weights in the file are what the policy trusts: scale them so that a
-	 * cell's prior stays a prior (LM_PRIOR_STRENGTH does the rest). */
 	if (lm_save(out, model) < 0) {
 		pvm_err("train: cannot write %s: %s", out, strerror(errno));
 		goto done;

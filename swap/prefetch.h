@@ -60,5 +60,6 @@ static inline void swap_prefetch_feedback(struct swap_prefetcher *pf, uint64_t p
 
 extern const struct swap_prefetch_ops swap_prefetch_none_ops;
 extern const struct swap_prefetch_ops swap_prefetch_stride_ops;
+extern const struct swap_prefetch_ops swap_prefetch_learned_ops;
 
 #endif

@@ -95,7 +95,7 @@ mount -t proc proc /r/proc && mount -t sysfs sysfs /r/sys &&
 mount -t devtmpfs devtmpfs /r/dev && mount -t tmpfs -o size=600m tmpfs /r/tmp &&
 chroot /r /bin/sh /opt/pvmw/run.sh "$pvm_work"'
 bash "$repo/images/build-guest.sh" --out "$work/guest" \
-	--modules "virtio_pci virtio_blk ext4" --run "$run" >/dev/null ||
+	--modules "virtio_pci virtio_blk crc32c_generic ext4" --run "$run" >/dev/null ||
 	die "building the corpus initramfs failed"
 
 # 3. One guest per workload.
@@ -113,6 +113,7 @@ for w in "${WORKLOADS[@]}"; do
 	if [ "$rc" != 0 ] || ! grep -q "pvm-corpus: $w done" "$log"; then
 		echo "make_corpus: $w FAILED (exit $rc); see $log" >&2
 		tail -n 15 "$log" >&2
+		rm -f "$out/$w.pvmt"
 		fail=1
 		continue
 	fi

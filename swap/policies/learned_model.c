@@ -1,5 +1,5 @@
-/* swap/policies/learned_model.c — the learned policy's table: learning,
- * prediction, files (learned_model.h). */
+/* swap/policies/learned_model.c — counts, densities and files of the
+ * learned policy's model (learned_model.h). */
 #include "learned_model.h"
 
 #include <errno.h>
@@ -10,120 +10,97 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A prior cell counts as this many observations against the online ones. */
-#define LM_PRIOR_STRENGTH 4.0f
+/* A class's own curve is blended with all classes' by evidence: with n
+ * events of its own it weighs n / (n + LM_CLASS_SHRINK). */
+#define LM_CLASS_SHRINK 256.0
 
 void lm_clear(struct learned_model *m)
 {
 	memset(m, 0, sizeof(*m));
 }
 
-static void cell_add(struct lm_cell *c, float v, float max_weight)
+void lm_scale(struct learned_model *m, float f)
 {
-	float w = c->weight + 1.0f;
-
-	if (max_weight > 0 && w > max_weight)
-		w = max_weight;
-	c->mean += (v - c->mean) / w;
-	c->weight = w;
+	for (unsigned c = 0; c < LM_CLASSES; c++)
+		for (unsigned b = 0; b < LM_AGE_BINS; b++) {
+			m->hits[c][b] *= f;
+			m->evictions[c][b] *= f;
+		}
 }
 
-void lm_observe(struct learned_model *m, double capacity, uint64_t gap,
-		uint32_t count, uint64_t next, bool censored, float max_weight)
+double lm_total(const struct learned_model *m)
 {
-	double unit = capacity / LM_UNITS;      /* accesses per axis unit */
-	double inv_c = 1.0 / capacity;
-	unsigned g = lm_gap_bin(gap, 1.0 / unit), k = lm_cnt_bin(count);
+	double t = 0;
 
-	if (!next)
-		return;
-	for (unsigned b = 0; b < LM_AGE_BINS; b++) {
-		/* ages in bin b: [(2^b - 1) unit, (2^(b+1) - 1) unit) */
-		double lo = ((double)(1ull << b) - 1.0) * unit;
-		double hi = ((double)(2ull << b) - 1.0) * unit;
-		double mid, rem;
-		float v;
+	for (unsigned c = 0; c < LM_CLASSES; c++)
+		for (unsigned b = 0; b < LM_AGE_BINS; b++)
+			t += (double)m->hits[c][b] + (double)m->evictions[c][b];
+	return t;
+}
 
-		if (lo >= (double)next)
-			break;
-		if (b == LM_AGE_BINS - 1)
-			hi = (double)next;
-		mid = (lo + (hi < (double)next ? hi : (double)next)) / 2.0;
-		rem = (double)next - mid;
-		if (rem < 1.0)
-			rem = 1.0;
-		v = lm_log2(rem * inv_c * 65536.0) - 16.0f;
-		if (censored)
-			v += 1.0f;      /* at least this; assume twice as long */
-		cell_add(&m->cell[b][g][k], v, max_weight);
+void lm_merge(struct learned_model *dst, const struct learned_model *src, float f)
+{
+	for (unsigned c = 0; c < LM_CLASSES; c++)
+		for (unsigned b = 0; b < LM_AGE_BINS; b++) {
+			dst->hits[c][b] += f * src->hits[c][b];
+			dst->evictions[c][b] += f * src->evictions[c][b];
+		}
+}
+
+/* Width of age bin @b in units of C / LM_UNITS: 2^((b+1)/4) - 2^(b/4). */
+static double bin_width(unsigned b)
+{
+	return exp2((b + 1) / 4.0) - exp2(b / 4.0);
+}
+
+/* Densities of one class from its counts, oldest bin first. */
+static void class_density(const float *hits, const float *evs, float *d)
+{
+	double cum_hits = 0, alive = 0, life = 0;
+
+	for (unsigned b = LM_AGE_BINS; b-- > 0;) {
+		double events = (double)hits[b] + (double)evs[b], w = bin_width(b);
+
+		cum_hits += hits[b];
+		alive += events;
+		/* pages alive at the bin's start spend all of it there, except
+		 * those whose event falls in it (half, on average) */
+		life += (alive - events / 2) * w;
+		d[b] = life > 0 ? (float)(cum_hits / life) : 0.0f;
 	}
 }
 
-/* The blended estimate of one cell; NAN when nobody knows it. */
-static float cell_value(const struct learned_model *online,
-			const struct learned_model *prior, unsigned a, unsigned g,
-			unsigned k)
+void lm_density(const struct learned_model *m, struct lm_density *out)
 {
-	const struct lm_cell *o = &online->cell[a][g][k];
-	const struct lm_cell *p = prior ? &prior->cell[a][g][k] : NULL;
-	float pw = p && p->weight > 0 ? LM_PRIOR_STRENGTH : 0.0f;
+	float all_h[LM_AGE_BINS] = { 0 }, all_e[LM_AGE_BINS] = { 0 };
+	double events[LM_CLASSES];
 
-	if (o->weight + pw <= 0)
-		return NAN;
-	return (o->weight * o->mean + pw * (pw > 0 ? p->mean : 0.0f)) /
-	       (o->weight + pw);
-}
-
-float lm_predict(const struct learned_model *online, const struct learned_model *prior,
-		 double capacity, uint64_t age, uint64_t gap, uint32_t count,
-		 bool *unsure)
-{
-	double inv_unit = LM_UNITS / capacity;
-	float pos = lm_axis(age, inv_unit), frac, v0, v1;
-	unsigned a = (unsigned)pos, g = lm_gap_bin(gap, inv_unit), k = lm_cnt_bin(count);
-	/* Lindy: the remaining life is about the age already reached. */
-	float lindy = lm_log2(((double)age + 1.0) / capacity * 65536.0) - 16.0f;
-
-	if (a >= LM_AGE_BINS - 1) {
-		a = LM_AGE_BINS - 1;
-		frac = 0;
-	} else {
-		frac = pos - (float)a;
+	for (unsigned c = 0; c < LM_CLASSES; c++) {
+		events[c] = 0;
+		for (unsigned b = 0; b < LM_AGE_BINS; b++) {
+			all_h[b] += m->hits[c][b];
+			all_e[b] += m->evictions[c][b];
+			events[c] += (double)m->hits[c][b] + (double)m->evictions[c][b];
+		}
+		class_density(m->hits[c], m->evictions[c], out->d[c]);
 	}
-	v0 = cell_value(online, prior, a, g, k);
-	v1 = frac > 0 ? cell_value(online, prior, a + 1, g, k) : v0;
-	if (unsure)
-		*unsure = isnan(v0);
-	if (isnan(v0))
-		return lindy;
-	if (isnan(v1))
-		v1 = v0;
-	return v0 + (v1 - v0) * frac;
-}
+	class_density(all_h, all_e, out->d[LM_CLASSES]);
+	for (unsigned c = 0; c < LM_CLASSES; c++) {
+		float w = (float)(events[c] / (events[c] + LM_CLASS_SHRINK));
 
-void lm_merge(struct learned_model *dst, const struct learned_model *src)
-{
-	for (unsigned a = 0; a < LM_AGE_BINS; a++)
-		for (unsigned g = 0; g < LM_GAP_BINS; g++)
-			for (unsigned k = 0; k < LM_CNT_BINS; k++) {
-				struct lm_cell *d = &dst->cell[a][g][k];
-				const struct lm_cell *s = &src->cell[a][g][k];
-				float w = d->weight + s->weight;
-
-				if (s->weight <= 0)
-					continue;
-				d->mean = (d->mean * d->weight + s->mean * s->weight) / w;
-				d->weight = w;
-			}
+		out->known[c] = w >= 0.5f;
+		for (unsigned b = 0; b < LM_AGE_BINS; b++)
+			out->d[c][b] = w * out->d[c][b] + (1 - w) * out->d[LM_CLASSES][b];
+	}
 }
 
 size_t lm_cells_filled(const struct learned_model *m)
 {
-	const struct lm_cell *c = &m->cell[0][0][0];
 	size_t n = 0;
 
-	for (size_t i = 0; i < (size_t)LM_AGE_BINS * LM_GAP_BINS * LM_CNT_BINS; i++)
-		n += c[i].weight > 0;
+	for (unsigned c = 0; c < LM_CLASSES; c++)
+		for (unsigned b = 0; b < LM_AGE_BINS; b++)
+			n += m->hits[c][b] + m->evictions[c][b] > 0;
 	return n;
 }
 
@@ -141,14 +118,16 @@ int lm_load(const char *path, struct learned_model *m, char *err, size_t errlen)
 	}
 	lm_clear(m);
 	while (fgets(line, sizeof(line), f)) {
-		unsigned a, g, k;
-		float mean, weight;
+		unsigned c, b;
+		float h, e;
 		char extra;
 
 		lineno++;
 		if (lineno == 1) {
-			if (strncmp(line, LM_MAGIC, strlen(LM_MAGIC)) != 0 ||
-			    (line[strlen(LM_MAGIC)] != '\n' && line[strlen(LM_MAGIC)] != '\0')) {
+			size_t n = strlen(LM_MAGIC);
+
+			if (strncmp(line, LM_MAGIC, n) != 0 ||
+			    (line[n] != '\n' && line[n] != '\0')) {
 				snprintf(err, errlen, "%s:1: not a poolvm learned model "
 					 "(expected '%s')", path, LM_MAGIC);
 				ret = -EINVAL;
@@ -158,17 +137,17 @@ int lm_load(const char *path, struct learned_model *m, char *err, size_t errlen)
 		}
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
-		if (sscanf(line, "%u %u %u %f %f %c", &a, &g, &k, &mean, &weight, &extra) != 5 ||
-		    a >= LM_AGE_BINS || g >= LM_GAP_BINS || k >= LM_CNT_BINS ||
-		    !isfinite(mean) || !isfinite(weight) || weight < 0 ||
-		    mean < -64 || mean > 64) {
-			snprintf(err, errlen, "%s:%u: expected 'AGE GAP COUNT MEAN WEIGHT' "
-				 "with bins below %u %u %u", path, lineno, LM_AGE_BINS,
-				 LM_GAP_BINS, LM_CNT_BINS);
+		if (sscanf(line, "%u %u %f %f %c", &c, &b, &h, &e, &extra) != 4 ||
+		    c >= LM_CLASSES || b >= LM_AGE_BINS || !isfinite(h) || !isfinite(e) ||
+		    h < 0 || e < 0 || h > 1e12f || e > 1e12f) {
+			snprintf(err, errlen, "%s:%u: expected 'CLASS AGE HITS EVICTIONS' "
+				 "with CLASS < %u, AGE < %u and counts >= 0", path, lineno,
+				 LM_CLASSES, LM_AGE_BINS);
 			ret = -EINVAL;
 			break;
 		}
-		m->cell[a][g][k] = (struct lm_cell){ mean, weight };
+		m->hits[c][b] = h;
+		m->evictions[c][b] = e;
 	}
 	if (!ret && ferror(f)) {
 		ret = -EIO;
@@ -197,22 +176,19 @@ static int save_with(const char *path, const struct learned_model *m, bool c_sou
 		fprintf(f, "/* Generated by `poolvm train --emit-c`: the built-in model of the\n"
 			 " * learned policy (swap/policies/learned_model.h). Do not edit. */\n");
 	else
-		fprintf(f, "%s\n# AGE GAP COUNT MEAN WEIGHT (see swap/policies/learned_model.h)\n",
+		fprintf(f, "%s\n# CLASS AGE HITS EVICTIONS (see swap/policies/learned_model.h)\n",
 			LM_MAGIC);
-	for (unsigned a = 0; a < LM_AGE_BINS; a++)
-		for (unsigned g = 0; g < LM_GAP_BINS; g++)
-			for (unsigned k = 0; k < LM_CNT_BINS; k++) {
-				const struct lm_cell *c = &m->cell[a][g][k];
+	for (unsigned c = 0; c < LM_CLASSES; c++)
+		for (unsigned b = 0; b < LM_AGE_BINS; b++) {
+			float h = m->hits[c][b], e = m->evictions[c][b];
 
-				if (c->weight <= 0)
-					continue;
-				if (c_source)
-					fprintf(f, "{ %u, %u, %u, %.4ff, %.1ff },\n", a, g, k,
-						(double)c->mean, (double)c->weight);
-				else
-					fprintf(f, "%u %u %u %.4f %.1f\n", a, g, k,
-						(double)c->mean, (double)c->weight);
-			}
+			if (h <= 0 && e <= 0)
+				continue;
+			if (c_source)
+				fprintf(f, "{ %u, %u, %.3ff, %.3ff },\n", c, b, (double)h, (double)e);
+			else
+				fprintf(f, "%u %u %.3f %.3f\n", c, b, (double)h, (double)e);
+		}
 	if (fflush(f) || ferror(f))
 		ret = -EIO;
 	if (fclose(f) && !ret)
@@ -237,13 +213,13 @@ int lm_save_c(const char *path, const struct learned_model *m)
 /* ---- the built-in model ---- */
 
 struct lm_entry {
-	unsigned char a, g, k;
-	float mean, weight;
+	unsigned char c, b;
+	float hits, evictions;
 };
 
 static const struct lm_entry builtin_entries[] = {
 #include "learned_builtin.inc"
-	{ 255, 0, 0, 0, 0 },    /* end */
+	{ 255, 0, 0, 0 },       /* end */
 };
 
 static struct learned_model builtin;
@@ -251,9 +227,11 @@ static pthread_once_t builtin_once = PTHREAD_ONCE_INIT;
 
 static void builtin_init(void)
 {
-	for (const struct lm_entry *e = builtin_entries; e->a != 255; e++)
-		if (e->a < LM_AGE_BINS && e->g < LM_GAP_BINS && e->k < LM_CNT_BINS)
-			builtin.cell[e->a][e->g][e->k] = (struct lm_cell){ e->mean, e->weight };
+	for (const struct lm_entry *e = builtin_entries; e->c != 255; e++)
+		if (e->c < LM_CLASSES && e->b < LM_AGE_BINS) {
+			builtin.hits[e->c][e->b] = e->hits;
+			builtin.evictions[e->c][e->b] = e->evictions;
+		}
 }
 
 const struct learned_model *lm_builtin(void)

@@ -1,27 +1,31 @@
 /* swap/policies/learned_model.h — the model behind the "learned" policy.
  *
- * Concepts: the policy approximates Belady's OPT: it evicts the resident
- * page whose next access it expects farthest in the future. The expectation
- * comes from a table indexed by three features every pager can keep online
- * for a page, each measured in accesses the policy has observed and scaled
- * by the cache size C (so one table serves every size):
- *   age    time since the page's last access
- *   gap    the time between its last two accesses (0: seen once)
- *   count  how often it was accessed (log2 buckets)
- * A cell holds the mean of log2(remaining / C) over the pages that reached
- * that (age, gap, count) without being accessed again, where remaining is
- * the time from then to their next access: the label comes from the
- * future, as in Belady, and is learned as the future arrives.
+ * Concepts: the policy ranks resident pages by their expected hit density:
+ * the hits a page is still expected to bring per unit of time it will go
+ * on occupying the cache (after LHD, Beckmann et al., NSDI 2018). Pages
+ * fall into classes by two features a pager can keep online (learned from
+ * what it observes, scaled by the cache size C so that one model serves
+ * every size):
+ *   gap    the time between the page's last two accesses (none: seen once)
+ *   count  how often it was accessed (1, 2-3, 4-15, 16+)
+ * and, within a class, by age (time since the last access). For each
+ * (class, age) the model counts how many pages were hit at that age and
+ * how many were evicted at it: labels from each page's future. From the
+ * counts, the density at age a is
+ *     hits at ages >= a  /  time spent in the cache from a until hit or evicted
+ * which ranks pages like Belady where the future repeats the past: a loop's
+ * young pages (whose reuse is far) rank below its old ones, a scan's pages
+ * (never hit) rank lowest, and where reuse falls with age, older ranks
+ * lower (LRU).
  *
- * Where it comes from: `poolvm train` fills a table from traces (labels
- * from each page's real next use); the policy starts from that table (the
- * built-in one, or a file) as a prior and keeps its own table, updated
- * online from the accesses it observes. A prediction blends the two by
- * their weights; with neither, it falls back to remaining = age (the
- * Lindy rule, which ranks pages like LRU).
+ * Where it comes from: `poolvm train` replays traces and keeps the counts
+ * (the built-in model, or a file), the policy starts from them as a prior
+ * and keeps counting online, with exponential decay, and recomputes the
+ * densities every so often. Classes with too few events use the counts of
+ * all classes together; with none at all, age alone (LRU).
  *
- * Model files are text: a "poolvm-learned-model 1" line, then one line per
- * filled cell: "AGE GAP COUNT MEAN WEIGHT" (bins, then two decimals).
+ * Model files are text: a "poolvm-learned-model 2" line, then one line per
+ * (class, age) with events: "CLASS AGE HITS EVICTIONS".
  */
 #ifndef POOLVM_SWAP_LEARNED_MODEL_H
 #define POOLVM_SWAP_LEARNED_MODEL_H
@@ -30,22 +34,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LM_AGE_BINS   16
-#define LM_GAP_BINS   17        /* bin 0: no gap yet (seen once) */
-#define LM_CNT_BINS   8
-#define LM_UNITS      32.0      /* bins are log2(1 + x * 32 / C) */
-#define LM_MAGIC      "poolvm-learned-model 1"
-
-struct lm_cell {
-	float mean;             /* mean of log2(remaining / C) */
-	float weight;           /* observations behind it */
-};
+#define LM_AGE_BINS    48       /* 4 per octave of age * 16 / C */
+#define LM_GAP_CLASSES 13       /* 0: no gap; then log2 octaves */
+#define LM_CNT_CLASSES 4        /* 1, 2-3, 4-15, 16+ */
+#define LM_CLASSES     (LM_GAP_CLASSES * LM_CNT_CLASSES)
+#define LM_UNITS       16.0
+#define LM_MAGIC       "poolvm-learned-model 2"
 
 struct learned_model {
-	struct lm_cell cell[LM_AGE_BINS][LM_GAP_BINS][LM_CNT_BINS];
+	float hits[LM_CLASSES][LM_AGE_BINS];
+	float evictions[LM_CLASSES][LM_AGE_BINS];
 };
 
-/* A fast, monotonic log2 (piecewise linear, error < 0.09). */
+/* Ranking table computed from a model (learned_model.c). */
+struct lm_density {
+	float d[LM_CLASSES + 1][LM_AGE_BINS];   /* last row: all classes */
+	bool known[LM_CLASSES];                 /* enough events of its own */
+};
+
 static inline float lm_log2(double x)
 {
 	uint64_t v;
@@ -58,57 +64,44 @@ static inline float lm_log2(double x)
 	return (float)e + (float)(x / (double)(1ull << e) - 1.0);
 }
 
-/* Position on the scaled log axis of a time @x (accesses); @inv_unit is
- * LM_UNITS / C. Bins are its integer part. */
-static inline float lm_axis(uint64_t x, double inv_unit)
+/* Age bin of @age accesses for a cache of @capacity pages. */
+static inline unsigned lm_age_bin(uint64_t age, double inv_unit)
 {
-	return lm_log2(1.0 + (double)x * inv_unit);
+	float f = 4.0f * lm_log2(1.0 + (double)age * inv_unit);
+	unsigned b = (unsigned)f;
+
+	return b < LM_AGE_BINS ? b : LM_AGE_BINS - 1;
 }
 
-static inline unsigned lm_gap_bin(uint64_t gap, double inv_unit)
+static inline unsigned lm_class(uint64_t gap, uint32_t count, double inv_unit)
 {
-	unsigned b;
+	unsigned g = 0, k;
 
-	if (!gap)
-		return 0;
-	b = 1 + (unsigned)lm_axis(gap, inv_unit);
-	return b < LM_GAP_BINS ? b : LM_GAP_BINS - 1;
+	if (gap) {
+		g = 1 + (unsigned)lm_log2(1.0 + (double)gap * inv_unit);
+		if (g >= LM_GAP_CLASSES)
+			g = LM_GAP_CLASSES - 1;
+	}
+	k = count >= 16 ? 3 : count >= 4 ? 2 : count >= 2 ? 1 : 0;
+	return g * LM_CNT_CLASSES + k;
 }
 
-static inline unsigned lm_cnt_bin(uint32_t count)
-{
-	unsigned b = count ? 31 - (unsigned)__builtin_clz(count) : 0;
-
-	return b < LM_CNT_BINS ? b : LM_CNT_BINS - 1;
-}
-
-/** lm_clear() - every cell empty. */
+/** lm_clear() - no events. */
 void lm_clear(struct learned_model *m);
 
-/**
- * lm_observe() - learn from one page: it was last accessed with @gap and
- * @count, and its next access came @next accesses later (@censored: it had
- * not come yet after @next accesses, e.g. its record was dropped). Updates
- * every age bin the page passed through. @max_weight caps a cell's weight
- * (an exponential forgetting horizon; 0: plain average).
- */
-void lm_observe(struct learned_model *m, double capacity, uint64_t gap,
-		uint32_t count, uint64_t next, bool censored, float max_weight);
+/** lm_scale() - multiply every count by @f (decay, normalization). */
+void lm_scale(struct learned_model *m, float f);
 
-/**
- * lm_predict() - expected log2(remaining / C) for a page of age @age,
- * @gap and @count: @online blended with @prior (may be NULL) by weight,
- * interpolated along age; the Lindy rule where neither knows the cell.
- * @unsure (may be NULL) is set when the answer came from the fallback.
- */
-float lm_predict(const struct learned_model *online, const struct learned_model *prior,
-		 double capacity, uint64_t age, uint64_t gap, uint32_t count,
-		 bool *unsure);
+/** lm_total() - all events counted. */
+double lm_total(const struct learned_model *m);
 
-/** lm_merge() - add @src's observations into @dst (weighted means). */
-void lm_merge(struct learned_model *dst, const struct learned_model *src);
+/** lm_merge() - add @src's counts to @dst, scaled by @f. */
+void lm_merge(struct learned_model *dst, const struct learned_model *src, float f);
 
-/** lm_cells_filled() - cells with weight > 0. */
+/** lm_density() - the ranking table of @m (see the Concepts). */
+void lm_density(const struct learned_model *m, struct lm_density *out);
+
+/** lm_cells_filled() - (class, age) cells with events. */
 size_t lm_cells_filled(const struct learned_model *m);
 
 /**
@@ -123,8 +116,17 @@ int lm_save(const char *path, const struct learned_model *m);
 /** lm_save_c() - write @m as C source for the built-in model. 0 or -errno. */
 int lm_save_c(const char *path, const struct learned_model *m);
 
-/** lm_builtin() - the model trained on the corpus and built in (may be
- * empty when poolvm was built without one). */
+struct swap_policy;
+
+/**
+ * swap_policy_learned_counts() - every hit and eviction a learned policy
+ * counted since it was created, undecayed (what poolvm train keeps).
+ * Return: 0, or -EINVAL when @p is not a learned policy.
+ */
+int swap_policy_learned_counts(struct swap_policy *p, struct learned_model *out);
+
+/** lm_builtin() - the model trained on the corpus and built in (no events
+ * when poolvm was built without one). */
 const struct learned_model *lm_builtin(void);
 
 #endif

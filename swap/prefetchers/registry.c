@@ -10,6 +10,7 @@
 static const struct swap_prefetch_ops *const swap_prefetch_registry[] = {
 	&swap_prefetch_none_ops,
 	&swap_prefetch_stride_ops,
+	&swap_prefetch_learned_ops,
 	NULL,
 };
 

@@ -63,7 +63,7 @@ static void scan(struct swap_prefetcher *pf, uint64_t start, int64_t stride,
 	}
 }
 
-static void registry_knows_none_and_stride(void **state)
+static void registry_knows_none_stride_learned(void **state)
 {
 	const struct swap_prefetch_ops *const *kinds = swap_prefetch_kinds();
 	struct swap_prefetch_env env = { .max_window = 8, .page_count = 100 };
@@ -73,7 +73,7 @@ static void registry_knows_none_and_stride(void **state)
 	(void)state;
 	for (; kinds[n]; n++)
 		assert_int_equal(kinds[n]->size, sizeof(struct swap_prefetch_ops));
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 3);
 	assert_int_equal(swap_prefetch_create("markov", &env, &pf), -ENOENT);
 	assert_null(pf);
 	swap_prefetch_destroy(NULL);
@@ -334,7 +334,7 @@ static void random_faults_between_scan_faults_do_not_break_the_scan(void **state
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(registry_knows_none_and_stride),
+		cmocka_unit_test(registry_knows_none_stride_learned),
 		cmocka_unit_test(none_predicts_nothing),
 		cmocka_unit_test(sequential_forward_scan_is_predicted_after_two_strides),
 		cmocka_unit_test(sequential_backward_scan_is_predicted),

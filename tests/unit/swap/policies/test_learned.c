@@ -1,0 +1,211 @@
+/* tests/unit/swap/policies/test_learned.c — the learned policy and its
+ * model: density math, model files, and what it learns on patterns where
+ * the right answer is known (loops, scans, a recency-friendly stream). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "learned_model.h"
+#include "policy.h"
+
+/* A tiny cache simulator over the policy: returns misses. */
+static uint64_t replay(const char *name, const void *model, size_t cache,
+		       const uint64_t *pages, size_t n, struct swap_policy **keep)
+{
+	struct swap_policy_env env = { .capacity = cache, .model = model };
+	struct swap_policy *p = NULL;
+	uint8_t *res = calloc(1 << 20, 1);
+	uint64_t misses = 0, v;
+	size_t nres = 0;
+
+	assert_non_null(res);
+	assert_int_equal(swap_policy_create(name, &env, &p), 0);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(pages[i] < (1 << 20));
+		if (res[pages[i]]) {
+			swap_policy_touch(p, pages[i], 0);
+			continue;
+		}
+		misses++;
+		if (nres == cache) {
+			assert_int_equal(swap_policy_evict(p, &v), 0);
+			assert_true(res[v]);
+			res[v] = 0;
+			nres--;
+		}
+		swap_policy_insert(p, pages[i], 0);
+		res[pages[i]] = 1;
+		nres++;
+		assert_int_equal(swap_policy_count(p), nres);
+	}
+	free(res);
+	if (keep)
+		*keep = p;
+	else
+		swap_policy_destroy(p);
+	return misses;
+}
+
+static void density_falls_with_age_when_hits_are_young(void **state)
+{
+	struct learned_model *m = calloc(1, sizeof(*m));
+	struct lm_density *d = calloc(1, sizeof(*d));
+
+	(void)state;
+	for (unsigned b = 0; b < 8; b++)
+		m->hits[0][b] = 100.0f / (b + 1);
+	m->evictions[0][20] = 50;
+	lm_density(m, d);
+	for (unsigned b = 1; b < 20; b++)
+		assert_true(d->d[0][b] <= d->d[0][b - 1]);
+	assert_true(d->d[0][21] == 0.0f);       /* past every hit: worthless */
+	free(m);
+	free(d);
+}
+
+static void density_rises_towards_a_loops_reuse_age(void **state)
+{
+	struct learned_model *m = calloc(1, sizeof(*m));
+	struct lm_density *d = calloc(1, sizeof(*d));
+
+	(void)state;
+	m->hits[5][24] = 1000;                  /* every page reused at one age */
+	lm_density(m, d);
+	/* the closer to its reuse, the more a page is worth keeping */
+	for (unsigned b = 1; b <= 24; b++)
+		assert_true(d->d[5][b] > d->d[5][b - 1]);
+	free(m);
+	free(d);
+}
+
+static void model_file_round_trip_and_errors(void **state)
+{
+	struct learned_model *m = calloc(1, sizeof(*m)), *r = calloc(1, sizeof(*r));
+	char path[] = "/tmp/pvm-test-model.XXXXXX", err[256];
+	int fd = mkstemp(path);
+	FILE *f;
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	m->hits[3][7] = 12.5f;
+	m->evictions[51][47] = 3;
+	assert_int_equal(lm_save(path, m), 0);
+	assert_int_equal(lm_load(path, r, err, sizeof(err)), 0);
+	assert_true(r->hits[3][7] == 12.5f && r->evictions[51][47] == 3.0f);
+	assert_int_equal(lm_cells_filled(r), 2);
+
+	f = fopen(path, "w");
+	fprintf(f, "%s\n3 7 1 1\n99 0 1 1\n", LM_MAGIC);
+	fclose(f);
+	assert_int_equal(lm_load(path, r, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":3: expected"));
+
+	f = fopen(path, "w");
+	fprintf(f, "something else\n");
+	fclose(f);
+	assert_int_equal(lm_load(path, r, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":1: not a poolvm learned model"));
+	assert_int_equal(lm_load("/nonexistent/model", r, err, sizeof(err)), -ENOENT);
+	unlink(path);
+	free(m);
+	free(r);
+}
+
+/* A loop over 2C pages: LRU misses every access; keeping a fixed part
+ * of the loop (what OPT does) hits C - 1 of every 2C. */
+static void learns_a_loop_larger_than_the_cache(void **state)
+{
+	const size_t cache = 500, loop = 1000, n = 60 * loop;
+	uint64_t *pages = malloc(n * sizeof(*pages));
+	uint64_t lru, learned;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++)
+		pages[i] = i % loop;
+	lru = replay("lru", NULL, cache, pages, n, NULL);
+	learned = replay("learned", NULL, cache, pages, n, NULL);
+	assert_int_equal(lru, n);
+	assert_true(learned < n * 7 / 10);
+	free(pages);
+}
+
+/* A hot set of C/2 pages cut by long one-time scans: the hot set stays. */
+static void keeps_a_hot_set_through_scans(void **state)
+{
+	const size_t cache = 400, n = 200000;
+	uint64_t *pages = malloc(n * sizeof(*pages)), next = 100000, misses;
+	size_t i = 0;
+
+	(void)state;
+	while (i < n) {
+		for (size_t k = 0; k < 2000 && i < n; k++)
+			pages[i++] = (k * 7919) % (cache / 2);
+		for (size_t k = 0; k < 1500 && i < n; k++)
+			pages[i++] = next++;
+	}
+	misses = replay("learned", NULL, cache, pages, n, NULL);
+	/* scans always miss (~ 3/7 of accesses); the hot set should not */
+	assert_true(misses < (uint64_t)n * 3 / 7 + n / 50);
+	free(pages);
+}
+
+/* Recency-friendly: a working set that fits is never evicted. */
+static void working_set_that_fits_stays(void **state)
+{
+	const size_t cache = 256, n = 50000;
+	uint64_t *pages = malloc(n * sizeof(*pages));
+
+	(void)state;
+	for (size_t i = 0; i < n; i++)
+		pages[i] = (i * 31) % 200;
+	assert_int_equal(replay("learned", NULL, cache, pages, n, NULL), 200);
+	free(pages);
+}
+
+static void counts_are_exported_and_a_prior_is_taken(void **state)
+{
+	const size_t cache = 100, n = 20000;
+	uint64_t *pages = malloc(n * sizeof(*pages));
+	struct learned_model *got = calloc(1, sizeof(*got));
+	struct swap_policy *p = NULL, *other = NULL;
+	struct swap_policy_env env = { .capacity = 10 };
+
+	(void)state;
+	for (size_t i = 0; i < n; i++)
+		pages[i] = i % 300;
+	replay("learned", NULL, cache, pages, n, &p);
+	assert_int_equal(swap_policy_learned_counts(p, got), 0);
+	assert_true(lm_total(got) > 1000);
+	swap_policy_destroy(p);
+	/* Started from what it learned, the second run misses less early on. */
+	assert_true(replay("learned", got, cache, pages, 3000, NULL) <
+		    replay("learned", NULL, cache, pages, 3000, NULL));
+	assert_int_equal(swap_policy_create("lru", &env, &other), 0);
+	assert_int_equal(swap_policy_learned_counts(other, got), -EINVAL);
+	swap_policy_destroy(other);
+	free(got);
+	free(pages);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(density_falls_with_age_when_hits_are_young),
+		cmocka_unit_test(density_rises_towards_a_loops_reuse_age),
+		cmocka_unit_test(model_file_round_trip_and_errors),
+		cmocka_unit_test(learns_a_loop_larger_than_the_cache),
+		cmocka_unit_test(keeps_a_hot_set_through_scans),
+		cmocka_unit_test(working_set_that_fits_stays),
+		cmocka_unit_test(counts_are_exported_and_a_prior_is_taken),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
