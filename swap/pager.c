@@ -109,6 +109,7 @@ int swap_pager_create(const struct swap_pager_config *config,
 	penv.rearm = pager_rearm_cb;
 	penv.ctx = p;
 	penv.capacity = p->limit;
+	penv.model = config->policy_model;
 	ret = swap_policy_create(p->cfg.policy, &penv, &p->policy);
 	if (ret < 0) {
 		if (ret == -ENOENT)

@@ -41,6 +41,7 @@ struct swap_region {
 struct swap_pager_config {
 	uint64_t local_bytes;          /* resident limit; 0 = all of RAM */
 	const char *policy;            /* registered policy name; NULL = "clock" */
+	const void *policy_model;      /* swap_policy_env.model; NULL: built in */
 	const char *prefetch;          /* registered prefetcher; NULL = "stride" */
 	struct swap_tier **tiers;      /* in order of preference, owned by caller */
 	size_t tier_count;

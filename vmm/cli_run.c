@@ -41,6 +41,8 @@ static void run_usage(FILE *f)
 	for (; *pol; pol++)
 		fprintf(f, "                          %-8s %s\n", (*pol)->name, (*pol)->help);
 	fprintf(f,
+"  --policy-model FILE   for --policy learned: start from this model (poolvm\n"
+"                        train) instead of the one built in\n"
 "  --prefetch NAME       prefetcher (default stride):\n");
 	for (; *pf; pf++)
 		fprintf(f, "                          %-8s %s\n", (*pf)->name, (*pf)->help);
@@ -98,6 +100,7 @@ static void run_usage(FILE *f)
 enum {
 	OPT_MEM = 256, OPT_LOCAL, OPT_TIER, OPT_POLICY, OPT_PREFETCH, OPT_KERNEL,
 	OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SMP, OPT_ACCEL, OPT_QMP, OPT_STATS, OPT_TRACE,
+	OPT_POLICY_MODEL,
 	OPT_QEMU, OPT_CPU, OPT_QUIET, OPT_BALLOON, OPT_FAULT_THREADS, OPT_SPIN, OPT_RECENCY, OPT_POD, OPT_SECRET, OPT_REPLICAS, OPT_FABRIC,
 };
 
@@ -203,6 +206,7 @@ int cli_run(int argc, char **argv)
 		{ "qmp", required_argument, NULL, OPT_QMP },
 		{ "stats-json", required_argument, NULL, OPT_STATS },
 		{ "trace", required_argument, NULL, OPT_TRACE },
+		{ "policy-model", required_argument, NULL, OPT_POLICY_MODEL },
 		{ "qemu", required_argument, NULL, OPT_QEMU },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "balloon", no_argument, NULL, OPT_BALLOON },
@@ -311,6 +315,7 @@ int cli_run(int argc, char **argv)
 		case OPT_QMP: c.qmp = optarg; break;
 		case OPT_STATS: c.stats_json = optarg; break;
 		case OPT_TRACE: c.trace = optarg; break;
+		case OPT_POLICY_MODEL: c.policy_model = optarg; break;
 		case OPT_QEMU: c.qemu = optarg; break;
 		case OPT_QUIET: c.quiet = true; break;
 		case OPT_BALLOON: c.balloon = true; break;

@@ -27,6 +27,7 @@
 #include "common.h"
 #include "pager.h"
 #include "tier.h"
+#include "learned_model.h"
 #include "trace.h"
 
 #define ATTACH_TIMEOUT_MS 60000
@@ -48,6 +49,7 @@ struct launch {
 	struct sim_trace_writer *trace;  /* --trace; writes under the policy lock */
 	uint64_t trace_records;
 	int trace_err;
+	struct learned_model *model;     /* --policy-model */
 };
 
 /* The pager's access hook: one trace record per observed access. */
@@ -383,6 +385,7 @@ static int receive_region(struct launch *l)
 	};
 	pc.local_bytes = l->cfg->local_bytes;
 	pc.policy = l->cfg->policy;
+	pc.policy_model = l->model;
 	pc.prefetch = l->cfg->prefetch;
 	pc.tiers = l->tiers;
 	pc.tier_count = l->tier_count;
@@ -566,6 +569,15 @@ int vmm_launch_run(const struct vmm_launch_config *cfg)
 		goto out;
 	if (cfg->trace && trace_open(&l) < 0)
 		goto out;
+	if (cfg->policy_model) {
+		char err[512];
+
+		l.model = malloc(sizeof(*l.model));
+		if (!l.model || lm_load(cfg->policy_model, l.model, err, sizeof(err)) < 0) {
+			pvm_err("--policy-model: %s", l.model ? err : "out of memory");
+			goto out;
+		}
+	}
 
 	l.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	l.fail_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -652,5 +664,6 @@ out:
 	cleanup(&l);
 	finish(&l);
 	trace_close(&l);
+	free(l.model);
 	return exit_code;
 }

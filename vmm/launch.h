@@ -26,6 +26,7 @@ struct vmm_launch_config {
 	const char *tiers[VMM_MAX_TIERS];
 	unsigned tier_count;
 	const char *policy;
+	const char *policy_model;       /* --policy-model FILE (learned) */
 	const char *prefetch;
 	unsigned fault_threads;
 	unsigned spin_us;               /* fault-thread poll window before sleeping */

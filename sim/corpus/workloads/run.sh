@@ -13,12 +13,12 @@ numpy-mlp)  python3 $W/numpy_mlp.py ;;
 torch-mlp)  python3 $W/torch_mlp.py ;;
 sqlite)     sqlite3 /tmp/bench.db < $W/sqlite.sql ;;
 xz)
-	python3 $W/gen_text.py 40 > /tmp/in.txt
+	python3 $W/gen_text.py 24 > /tmp/in.txt
 	xz -6 -T1 -c /tmp/in.txt > /tmp/in.txt.xz
 	xz -dc /tmp/in.txt.xz | cmp - /tmp/in.txt
 	ls -l /tmp/in.txt /tmp/in.txt.xz ;;
 zstd)
-	python3 $W/gen_text.py 48 > /tmp/in.txt
+	python3 $W/gen_text.py 32 > /tmp/in.txt
 	zstd -q -19 --long=26 -T1 /tmp/in.txt -o /tmp/in.txt.zst
 	zstd -q -dc --long=26 /tmp/in.txt.zst | cmp - /tmp/in.txt ;;
 gcc)
