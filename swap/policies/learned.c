@@ -11,9 +11,9 @@
  *    as many as the cache holds), so a page that returns is not a stranger.
  *  - Learning: an access to a page counts a hit at its (class, age), also
  *    when it returns from the ghosts (it would have been a hit, had it been
- *    kept: how else would loops larger than the cache ever be learned); a
- *    ghost record that leaves unreturned counts an eviction at its age then
- *    (not reused within the horizon the ghosts cover). The densities are
+ *    kept: how else would loops larger than the cache ever be learned), and
+ *    its eviction, counted at the age it was evicted, is taken back; an
+ *    eviction whose page does not return stands. The densities are
  *    recomputed every LEARNED_PERIOD of the cache size in accesses, and
  *    the counts then decay (LEARNED_DECAY), so the model follows phases.
  *    It starts from the prior (built in, or --policy-model) scaled to
@@ -65,6 +65,7 @@ struct lpage {
 	uint32_t pos;           /* index in res[] or ghost[] */
 	uint32_t older, newer;  /* LRU list of resident records */
 	uint8_t state;          /* enum lp_state */
+	uint8_t ev_class, ev_bin;       /* ghost: where its eviction was counted */
 };
 
 struct learned {
@@ -105,7 +106,7 @@ static uint64_t period(const struct learned *l)
 	return p < LEARNED_PERIOD_MIN ? LEARNED_PERIOD_MIN : p;
 }
 
-static void count_event(struct learned *l, const struct lpage *r, bool hit)
+static void count_event(struct learned *l, struct lpage *r, bool hit)
 {
 	unsigned c = lm_class(r->gap, r->count, l->inv_unit);
 	unsigned b = lm_age_bin(l->now - r->last, l->inv_unit);
@@ -116,7 +117,20 @@ static void count_event(struct learned *l, const struct lpage *r, bool hit)
 	} else {
 		l->online.evictions[c][b] += 1;
 		l->total.evictions[c][b] += 1;
+		r->ev_class = (uint8_t)c;
+		r->ev_bin = (uint8_t)b;
 	}
+}
+
+/* An evicted page returned: it was worth keeping after all, so its
+ * eviction is taken back (its hit is counted by the caller). */
+static void uncount_eviction(struct learned *l, const struct lpage *r)
+{
+	float *o = &l->online.evictions[r->ev_class][r->ev_bin];
+	float *t = &l->total.evictions[r->ev_class][r->ev_bin];
+
+	*o = *o > 1 ? *o - 1 : 0;
+	*t = *t > 1 ? *t - 1 : 0;
 }
 
 /* Time passes: every period, new densities and older counts fade. */
@@ -292,7 +306,6 @@ static void ghost_drop_oldest(struct learned *l)
 		l->ghost_len--;
 		if (i == LP_NIL)
 			continue;       /* returned earlier */
-		count_event(l, &l->pages[i], false);    /* not reused in time */
 		rec_free(l, i);
 		return;
 	}
@@ -344,6 +357,8 @@ static void lp_insert(struct swap_policy *p, uint64_t page, unsigned flags)
 		}
 		/* A ghost returns. */
 		l->ghost[r->pos] = LP_NIL;
+		if (use)
+			uncount_eviction(l, r);
 		if (use)
 			accessed(l, i);
 		if (!res_add(l, i))
@@ -437,6 +452,7 @@ static int lp_evict(struct swap_policy *p, uint64_t *page)
 			second_s = s;
 		}
 	}
+	count_event(l, &l->pages[best], false);
 	*page = l->pages[best].page;
 	res_del(l, best);
 	ghost_add(l, best);
