@@ -11,8 +11,11 @@
 #                 (default /var/tmp/pvm-corpus; ~4 GB; reused when present)
 #   --out DIR     where the traces go (default sim/corpus/traces)
 #   --local SIZE  guest RAM kept resident while recording (default 96M of a
-#                 1G guest): small, so that reuse shows up as faults
+#                 1G guest): small, so that reuse shows up as faults (the
+#                 committed corpus was recorded with 48M)
 #   --only LIST   just these workloads
+#   --image-only  build the root image and the initramfs, run nothing
+#                 (bench/guest_policy_bench.py boots them)
 #
 # What it does:
 #  1. debootstrap a Debian 12 root (minbase plus python3-numpy,
@@ -31,7 +34,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-build= work=/var/tmp/pvm-corpus out=$here/traces local=96M only=
+build= work=/var/tmp/pvm-corpus out=$here/traces local=96M only= image_only=
 WORKLOADS=(numpy-mlp torch-mlp sqlite xz zstd gcc sort redis graph)
 PACKAGES=python3,python3-numpy,python3-torch,sqlite3,xz-utils,zstd,gcc,libc6-dev,libjson-c-dev,liburing-dev,redis-server,redis-tools,coreutils
 
@@ -44,6 +47,7 @@ while [ "$#" -gt 0 ]; do
 	--out) out=$2; shift 2 ;;
 	--local) local=$2; shift 2 ;;
 	--only) only=$2; shift 2 ;;
+	--image-only) image_only=1; shift ;;
 	-h|--help) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option '$1' (see --help)" ;;
 	esac
@@ -97,6 +101,8 @@ chroot /r /bin/sh /opt/pvmw/run.sh "$pvm_work"'
 bash "$repo/images/build-guest.sh" --out "$work/guest" \
 	--modules "virtio_pci virtio_blk crc32c_generic ext4" --run "$run" >/dev/null ||
 	die "building the corpus initramfs failed"
+
+[ -z "$image_only" ] || { echo "make_corpus: image in $img, guest in $work/guest"; exit 0; }
 
 # 3. One guest per workload.
 fail=0

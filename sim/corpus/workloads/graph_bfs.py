@@ -1,10 +1,11 @@
 # Breadth-first searches over a random graph held as adjacency lists
 # (power-law-ish degrees); stops after a time budget.
+import os
 import collections
 import random
 import time
 
-BUDGET_S = 60
+BUDGET_S = int(os.environ.get("PVM_BUDGET", "60"))   # PVM_BUDGET=N on the kernel command line
 r = random.Random(3)
 n, m = 200000, 1200000
 adj = [[] for _ in range(n)]

@@ -1,9 +1,10 @@
 # A two-layer MLP trained with plain numpy (SGD, minibatches) on a
 # synthetic classification set; stops after a time budget.
+import os
 import time
 import numpy as np
 
-BUDGET_S = 60
+BUDGET_S = int(os.environ.get("PVM_BUDGET", "60"))   # PVM_BUDGET=N on the kernel command line
 rng = np.random.default_rng(0)
 n, d, h = 60000, 128, 256
 X = rng.standard_normal((n, d), dtype=np.float32)

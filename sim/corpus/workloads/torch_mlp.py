@@ -1,9 +1,10 @@
 # A three-layer MLP trained with PyTorch (Adam, minibatches) on a
 # synthetic regression set; stops after a time budget.
+import os
 import time
 import torch
 
-BUDGET_S = 60
+BUDGET_S = int(os.environ.get("PVM_BUDGET", "60"))   # PVM_BUDGET=N on the kernel command line
 torch.manual_seed(0)
 torch.set_num_threads(1)
 n, d = 50000, 128
