@@ -14,7 +14,7 @@
  *    kept: how else would loops larger than the cache ever be learned), and
  *    its eviction, counted at the age it was evicted, is taken back; an
  *    eviction whose page does not return stands. The densities are
- *    recomputed every LEARNED_PERIOD of the cache size in accesses, and
+ *    recomputed every LEARNED_PERIOD cache sizes of accesses, and
  *    the counts then decay (LEARNED_DECAY), so the model follows phases.
  *    It starts from the prior (built in, or --policy-model) scaled to
  *    LEARNED_PRIOR_EVENTS per cache page at most, so that what the guest
@@ -48,9 +48,9 @@ extern const struct swap_policy_ops swap_policy_learned_ops;
 #define LEARNED_GHOSTS      8        /* ghost records per cache page */
 #define LEARNED_GHOSTS_MAX  ((size_t)1 << 21)
 #define LEARNED_SAMPLES     (LEARNED_OLDEST + LEARNED_RANDOM)
-#define LEARNED_PERIOD      0.5      /* recompute every 0.5 C accesses */
+#define LEARNED_PERIOD      2.0      /* recompute every 2 C accesses */
 #define LEARNED_PERIOD_MIN  256
-#define LEARNED_DECAY       0.9f
+#define LEARNED_DECAY       0.97f
 #define LEARNED_PRIOR_EVENTS 1.0     /* prior events per cache page, at most */
 #define LEARNED_SEED        0x6c6561726e656421ULL
 #define LP_NIL              UINT32_MAX
