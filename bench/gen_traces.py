@@ -22,17 +22,14 @@ Families:
 Usage: bench/gen_traces.py OUTDIR [--seed N] [--accesses N]
 """
 import argparse
-import bisect
 import os
 import random
+import sys
 
 
-def zipf(rng, n, alpha):
-    cdf, total = [], 0.0
-    for r in range(n):
-        total += 1.0 / (r + 1) ** alpha
-        cdf.append(total)
-    return lambda: min(bisect.bisect_left(cdf, rng.random() * total), n - 1)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "sim", "traces"))
+from make_traces import zipf_sampler as zipf  # noqa: E402  (one Zipf sampler)
 
 
 def fam_zipf(rng, n_acc):
