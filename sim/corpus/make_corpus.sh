@@ -94,7 +94,7 @@ rm -f "$img"
 mkfs.ext4 -q -F -L pvmroot -d "$root" "$img" 4G || die "mkfs.ext4 -d failed"
 
 # 2. The initramfs that boots into it.
-run='mkdir -p /r && mount -t ext4 -o ro,noload /dev/vda /r &&
+run='ifconfig lo 127.0.0.1 up; mkdir -p /r && mount -t ext4 -o ro,noload /dev/vda /r &&
 mount -t proc proc /r/proc && mount -t sysfs sysfs /r/sys &&
 mount -t devtmpfs devtmpfs /r/dev && mount -t tmpfs -o size=600m tmpfs /r/tmp &&
 chroot /r /bin/sh /opt/pvmw/run.sh "$pvm_work"'

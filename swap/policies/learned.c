@@ -17,8 +17,9 @@
  *    recomputed every LEARNED_PERIOD cache sizes of accesses, and
  *    the counts then decay (LEARNED_DECAY), so the model follows phases.
  *    It starts from the prior (built in, or --policy-model) scaled to
- *    LEARNED_PRIOR_EVENTS per cache page at most, so that what the guest
- *    does soon outweighs it.
+ *    LEARNED_PRIOR_EVENTS per cache page at most, added to its own counts
+ *    until those reach as many events; from then on its own counts alone
+ *    decide.
  *  - Eviction: LEARNED_OLDEST pages from the LRU end and LEARNED_RANDOM
  *    drawn at random; the one with the lowest density goes, the older
  *    among equals. Where nothing is known yet every density is equal and
@@ -72,6 +73,8 @@ struct learned {
 	struct swap_policy base;
 	double capacity, inv_unit;
 	struct learned_model online;    /* decaying counts */
+	struct learned_model prior_scaled;      /* the prior, until outweighed */
+	bool prior;
 	struct learned_model total;     /* all counts (poolvm train) */
 	struct lm_density dens;
 	uint64_t now, next_update;
@@ -139,7 +142,22 @@ static void tick(struct learned *l)
 	l->now++;
 	if (l->now < l->next_update)
 		return;
-	lm_density(&l->online, &l->dens);
+	/* The prior only starts the policy: once the guest has given as many
+	 * events of its own, they alone decide (a prior learned on other
+	 * workloads and sizes misleads more than it helps after that). */
+	if (l->prior && lm_total(&l->online) < LEARNED_PRIOR_EVENTS * l->capacity) {
+		struct learned_model *both = malloc(sizeof(*both));
+
+		if (both) {
+			*both = l->online;
+			lm_merge(both, &l->prior_scaled, 1.0f);
+			lm_density(both, &l->dens);
+			free(both);
+		}
+	} else {
+		l->prior = false;
+		lm_density(&l->online, &l->dens);
+	}
 	lm_scale(&l->online, LEARNED_DECAY);
 	l->next_update = l->now + period(l);
 }
@@ -160,10 +178,12 @@ static int lp_create(const struct swap_policy_env *env, struct swap_policy **out
 			(const struct learned_model *)env->model : lm_builtin();
 		double t = lm_total(prior), want = LEARNED_PRIOR_EVENTS * l->capacity;
 
-		if (t > 0)
-			lm_merge(&l->online, prior, (float)(t > want ? want / t : 1.0));
+		if (t > 0) {
+			lm_merge(&l->prior_scaled, prior, (float)(t > want ? want / t : 1.0));
+			l->prior = true;
+		}
 	}
-	lm_density(&l->online, &l->dens);
+	lm_density(&l->prior_scaled, &l->dens);
 	l->next_update = period(l);
 	l->rng = LEARNED_SEED;
 	l->free_head = LP_NIL;

@@ -36,8 +36,15 @@ for i in range(1500000): print(r.randrange(10**12), r.randrange(10**6))' > /tmp/
 	wc -l /tmp/sorted ;;
 redis)
 	redis-server --port 6379 --dir /tmp --save "" --appendonly no --daemonize yes \
-		--logfile /tmp/redis.log
-	i=0; until redis-cli ping >/dev/null 2>&1; do i=$((i + 1)); [ $i -lt 100 ] || exit 1; sleep 0.2; done
+		--logfile /tmp/redis.log --pidfile /tmp/redis.pid || { cat /tmp/redis.log; exit 1; }
+	i=0
+	until redis-cli ping >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ $i -ge 300 ]; then
+			echo "redis-server did not answer within 60 s:"; cat /tmp/redis.log; exit 1
+		fi
+		sleep 0.2
+	done
 	redis-benchmark -q -n 150000 -r 150000 -d 512 -c 8 -P 4 -t set,get,lpush,lpop
 	redis-cli info memory | grep used_memory_human
 	redis-cli shutdown nosave || true ;;
