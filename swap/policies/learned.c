@@ -18,8 +18,8 @@
  *    the counts then decay (LEARNED_DECAY), so the model follows phases.
  *    It starts from the prior (built in, or --policy-model) scaled to
  *    LEARNED_PRIOR_EVENTS per cache page at most, added to its own counts
- *    until those reach as many events; from then on its own counts alone
- *    decide.
+ *    until it has counted as many hits itself; from then on its own counts
+ *    alone decide.
  *  - Eviction: LEARNED_OLDEST pages from the LRU end and LEARNED_RANDOM
  *    drawn at random; the one with the lowest density goes, the older
  *    among equals. Where nothing is known yet every density is equal and
@@ -52,7 +52,7 @@ extern const struct swap_policy_ops swap_policy_learned_ops;
 #define LEARNED_PERIOD      2.0      /* recompute every 2 C accesses */
 #define LEARNED_PERIOD_MIN  256
 #define LEARNED_DECAY       0.97f
-#define LEARNED_PRIOR_EVENTS 1.0     /* prior events per cache page, at most */
+#define LEARNED_PRIOR_EVENTS 0.25    /* prior hits per cache page it stands for */
 #define LEARNED_SEED        0x6c6561726e656421ULL
 #define LP_NIL              UINT32_MAX
 
@@ -75,6 +75,7 @@ struct learned {
 	struct learned_model online;    /* decaying counts */
 	struct learned_model prior_scaled;      /* the prior, until outweighed */
 	bool prior;
+	double own_hits;                /* hits counted since creation */
 	struct learned_model total;     /* all counts (poolvm train) */
 	struct lm_density dens;
 	uint64_t now, next_update;
@@ -117,6 +118,7 @@ static void count_event(struct learned *l, struct lpage *r, bool hit)
 	if (hit) {
 		l->online.hits[c][b] += 1;
 		l->total.hits[c][b] += 1;
+		l->own_hits += 1;
 	} else {
 		l->online.evictions[c][b] += 1;
 		l->total.evictions[c][b] += 1;
@@ -143,9 +145,10 @@ static void tick(struct learned *l)
 	if (l->now < l->next_update)
 		return;
 	/* The prior only starts the policy: once the guest has given as many
-	 * events of its own, they alone decide (a prior learned on other
-	 * workloads and sizes misleads more than it helps after that). */
-	if (l->prior && lm_total(&l->online) < LEARNED_PRIOR_EVENTS * l->capacity) {
+	 * hits of its own (evictions come at once, hits only as reuse shows),
+	 * its counts alone decide (a prior learned on other workloads and
+	 * sizes misleads more than it helps after that). */
+	if (l->prior && l->own_hits < LEARNED_PRIOR_EVENTS * l->capacity) {
 		struct learned_model *both = malloc(sizeof(*both));
 
 		if (both) {
