@@ -335,6 +335,17 @@ int cli_run(int argc, char **argv)
 		}
 		c.qemu_extra = argv + optind;
 		c.qemu_extra_count = argc - optind;
+		for (int i = 0; i < c.qemu_extra_count; i++) {
+			if (strstr(c.qemu_extra[i], "cache=none") ||
+			    strstr(c.qemu_extra[i], "cache=directsync") ||
+			    strstr(c.qemu_extra[i], "cache.direct=on")) {
+				pvm_err("QEMU argument '%s': O_DIRECT disk I/O lets the host "
+					"kernel write guest RAM behind the pager's back (DMA into "
+					"pinned pages), which can lose data when a page is evicted; "
+					"use cache=writeback", c.qemu_extra[i]);
+				return 2;
+			}
+		}
 	}
 	if (!c.mem_bytes) {
 		pvm_err("--mem is required (e.g. --mem 2G); see 'poolvm run --help'");

@@ -262,9 +262,15 @@ static char **qemu_argv(const struct vmm_launch_config *c)
 		push(argv, &n, "-append");
 		push(argv, &n, c->append);
 	}
+	/* Never cache=none (O_DIRECT): the host kernel would pin guest pages
+	 * and DMA into them, which write protection cannot stop; a page
+	 * evicted meanwhile (protected, copied out, hole punched) loses what
+	 * the DMA wrote, and the guest later reads the stale copy. Buffered
+	 * I/O writes guest RAM with CPU copies that fault like any access. */
 	for (unsigned i = 0; i < c->disk_count; i++) {
 		push(argv, &n, "-drive");
-		push(argv, &n, xasprintf("file=%s,if=virtio,format=raw,cache=none,aio=threads", c->disks[i]));
+		push(argv, &n, xasprintf("file=%s,if=virtio,format=raw,cache=writeback,aio=threads",
+					 c->disks[i]));
 	}
 	if (c->qmp) {
 		push(argv, &n, "-qmp");
