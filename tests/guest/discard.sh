@@ -15,14 +15,7 @@ pvm_init "$@"
 pvm_require_guest
 
 img=$PVM_TMP/image
-if ! pvm_build_image "$img" --name balloon --modules 'virtio_pci virtio_balloon' \
-	>"$PVM_TMP/build.log" 2>&1; then
-	if grep -qE 'modules\.dep|module .* is not in' "$PVM_TMP/build.log"; then
-		cat "$PVM_TMP/build.log"
-		pvm_skip "cannot pack virtio_pci/virtio_balloon from the guest kernel's modules"
-	fi
-	pvm_fail "building the test image failed" "$PVM_TMP/build.log"
-fi
+pvm_build_image_with_modules "$img" balloon 'virtio_pci virtio_balloon'
 
 # No double quotes inside pvm_run (the kernel cannot carry them).
 guest_cmd='pvm-memtest seq --size 300; rc=$?;

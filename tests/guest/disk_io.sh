@@ -21,14 +21,7 @@ pvm_require_guest
 command -v mkfs.ext4 >/dev/null || pvm_skip "mkfs.ext4 is missing (apt-get install e2fsprogs)"
 
 img=$PVM_TMP/image
-if ! pvm_build_image "$img" --name disk --modules 'virtio_pci virtio_blk crc32c_generic ext4' \
-	>"$PVM_TMP/build.log" 2>&1; then
-	if grep -qE 'modules\.dep|module .* is not in' "$PVM_TMP/build.log"; then
-		cat "$PVM_TMP/build.log"
-		pvm_skip "cannot pack virtio_blk/ext4 from the guest kernel's modules"
-	fi
-	pvm_fail "building the test image failed" "$PVM_TMP/build.log"
-fi
+pvm_build_image_with_modules "$img" disk 'virtio_pci virtio_blk crc32c_generic ext4'
 
 data=$PVM_TMP/data
 mkdir -p "$data"

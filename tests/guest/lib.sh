@@ -160,6 +160,21 @@ pvm_build_image() {
 		--add "$PVM_MEMTEST:/bin/" --add "$PVM_BOOTCOUNT:/bin/" "$@"
 }
 
+# pvm_build_image_with_modules DIR NAME 'MODULES' - pvm_build_image with
+# kernel modules; skips the test (77) when the guest kernel's modules
+# cannot be packed, fails it on any other build error.
+pvm_build_image_with_modules() {
+	local dir=$1 name=$2 modules=$3
+	if ! pvm_build_image "$dir" --name "$name" --modules "$modules" \
+		>"$PVM_TMP/build.log" 2>&1; then
+		if grep -qE 'modules\.dep|module .* is not in' "$PVM_TMP/build.log"; then
+			cat "$PVM_TMP/build.log"
+			pvm_skip "cannot pack $modules from the guest kernel's modules"
+		fi
+		pvm_fail "building the test image failed" "$PVM_TMP/build.log"
+	fi
+}
+
 # pvm_log_text LOG - LOG without the console's carriage returns.
 pvm_log_text() {
 	tr -d '\r' <"$1"
