@@ -53,6 +53,13 @@ int sim_replay_policy(const struct sim_workload *w, const struct swap_policy_ops
 		      size_t cache_pages, struct sim_result *out,
 		      char err[SIM_TRACE_ERR_LEN])
 {
+	return sim_replay_policy_keep(w, ops, cache_pages, out, err, NULL);
+}
+
+int sim_replay_policy_keep(const struct sim_workload *w, const struct swap_policy_ops *ops,
+			   size_t cache_pages, struct sim_result *out,
+			   char err[SIM_TRACE_ERR_LEN], struct swap_policy **keep)
+{
 	const struct sim_trace *t = w->trace;
 	struct swap_policy_env env = { .capacity = cache_pages, .model = w->policy_model };
 	struct swap_policy *policy = NULL;
@@ -124,7 +131,10 @@ err_victim:
 		 ops->name, (unsigned long long)victim, i + 1);
 	ret = -EPROTO;
 out_destroy:
-	swap_policy_destroy(policy);
+	if (keep && ret == 0)
+		*keep = policy;
+	else
+		swap_policy_destroy(policy);
 out_free:
 	free(resident);
 	return ret;

@@ -61,6 +61,15 @@ int sim_replay_policy(const struct sim_workload *w, const struct swap_policy_ops
 		      size_t cache_pages, struct sim_result *out,
 		      char err[SIM_TRACE_ERR_LEN]);
 
+/**
+ * sim_replay_policy_keep() - sim_replay_policy(), handing the policy back
+ * in *@keep (on success; the caller destroys it) instead of destroying it,
+ * for what it learned (poolvm train).
+ */
+int sim_replay_policy_keep(const struct sim_workload *w, const struct swap_policy_ops *ops,
+			   size_t cache_pages, struct sim_result *out,
+			   char err[SIM_TRACE_ERR_LEN], struct swap_policy **keep);
+
 struct sim_prefetch_result {
 	uint64_t accesses;
 	uint64_t misses;                /* demand misses */

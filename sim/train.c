@@ -19,7 +19,6 @@
 #include "policy.h"
 #include "sim.h"
 #include "train.h"
-#include "u64map.h"
 
 #define TRAIN_PASS_WEIGHT 100000.0
 #define TRAIN_MAX_TRACES  256
@@ -62,50 +61,27 @@ static void usage(FILE *f)
 "    2 usage error.\n");
 }
 
-/* One pass over @w with @cache pages under the learned policy, from an
- * empty model; its counts go to @m. */
+/* One pass over @w (whose policy_model is an empty model) with @cache
+ * pages under the learned policy; its counts go to @m. */
 static int train_pass(const struct sim_workload *w, size_t cache, struct learned_model *m)
 {
-	const struct sim_trace *t = w->trace;
-	struct learned_model *empty = calloc(1, sizeof(*empty));
-	struct swap_policy_env env = { .capacity = cache, .model = empty };
+	const struct swap_policy_ops *const *k = swap_policy_kinds();
 	struct swap_policy *p = NULL;
-	uint8_t *resident = calloc(w->footprint ? w->footprint : 1, 1);
-	size_t nres = 0;
-	int ret = -ENOMEM;
+	struct sim_result r;
+	char err[SIM_TRACE_ERR_LEN];
+	int ret;
 
-	if (!empty || !resident)
-		goto out;
-	ret = swap_policy_create("learned", &env, &p);
-	if (ret < 0)
-		goto out;
-	for (size_t i = 0; i < t->count && ret == 0; i++) {
-		uint32_t id = w->ids[i], vid;
-		uint64_t victim;
-
-		if (resident[id]) {
-			swap_policy_touch(p, t->pages[i], 0);
-			continue;
-		}
-		if (nres == cache) {
-			if (swap_policy_evict(p, &victim) < 0 ||
-			    !u64map_get(&w->page_ids, victim, &vid)) {
-				ret = -EPROTO;
-				break;
-			}
-			resident[vid] = 0;
-			nres--;
-		}
-		swap_policy_insert(p, t->pages[i], 0);
-		resident[id] = 1;
-		nres++;
+	while (*k && strcmp((*k)->name, "learned"))
+		k++;
+	if (!*k)
+		return -ENOENT;
+	ret = sim_replay_policy_keep(w, *k, cache, &r, err, &p);
+	if (ret < 0) {
+		pvm_err("train: %s", err);
+		return ret;
 	}
-	if (ret == 0)
-		ret = swap_policy_learned_counts(p, m);
-out:
+	ret = swap_policy_learned_counts(p, m);
 	swap_policy_destroy(p);
-	free(empty);
-	free(resident);
 	return ret;
 }
 
@@ -150,7 +126,7 @@ int train_cli_main(int argc, char **argv)
 	const char *traces[TRAIN_MAX_TRACES], *out = NULL, *emit_c = NULL;
 	double sizes[TRAIN_MAX_SIZES] = { 0.10, 0.25, 0.50 };
 	size_t ntraces = 0, nsizes = 3;
-	struct learned_model *model = NULL, *pass = NULL;
+	struct learned_model *model = NULL, *pass = NULL, *empty = NULL;
 	int opt, rc = 1;
 
 	optind = 0;
@@ -191,7 +167,8 @@ int train_cli_main(int argc, char **argv)
 	}
 	model = calloc(1, sizeof(*model));
 	pass = calloc(1, sizeof(*pass));
-	if (!model || !pass) {
+	empty = calloc(1, sizeof(*empty));
+	if (!model || !pass || !empty) {
 		pvm_err("train: out of memory");
 		goto done;
 	}
@@ -211,6 +188,7 @@ int train_cli_main(int argc, char **argv)
 			sim_trace_free(&t);
 			goto done;
 		}
+		w.policy_model = empty;         /* learn from nothing but the trace */
 		for (size_t s = 0; s < nsizes && ret == 0; s++) {
 			size_t cap = (size_t)((double)w.footprint * sizes[s] + 0.5);
 
@@ -243,5 +221,6 @@ int train_cli_main(int argc, char **argv)
 done:
 	free(model);
 	free(pass);
+	free(empty);
 	return rc;
 }
