@@ -1,9 +1,11 @@
 /* vmm/cli_run.c — "poolvm run": options to struct vmm_launch_config. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "common.h"
@@ -78,6 +80,8 @@ static void run_usage(FILE *f)
 "                        guest frees are discarded instead of kept\n"
 "\n"
 "Control and output:\n"
+"  --name NAME           the VM's name, for QEMU, logs, stats and the control\n"
+"                        surfaces (letters, digits, '.', '_', '-'; default vm-PID)\n"
 "  --qmp PATH            QMP socket for QEMU (unix socket at PATH)\n"
 "  --stats-json FILE     write pager and tier statistics as JSON at exit\n"
 "  --trace FILE          record every page access the pager observes (missing\n"
@@ -101,8 +105,20 @@ enum {
 	OPT_MEM = 256, OPT_LOCAL, OPT_TIER, OPT_POLICY, OPT_PREFETCH, OPT_KERNEL,
 	OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SMP, OPT_ACCEL, OPT_QMP, OPT_STATS, OPT_TRACE,
 	OPT_POLICY_MODEL,
-	OPT_QEMU, OPT_CPU, OPT_QUIET, OPT_BALLOON, OPT_FAULT_THREADS, OPT_SPIN, OPT_RECENCY, OPT_POD, OPT_SECRET, OPT_REPLICAS, OPT_FABRIC,
+	OPT_QEMU, OPT_CPU, OPT_QUIET, OPT_NAME, OPT_BALLOON, OPT_FAULT_THREADS, OPT_SPIN, OPT_RECENCY, OPT_POD, OPT_SECRET, OPT_REPLICAS, OPT_FABRIC,
 };
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
+			return false;
+	return true;
+}
 
 static int parse_uint(const char *opt, const char *s, unsigned lo, unsigned hi, unsigned *out)
 {
@@ -209,6 +225,7 @@ int cli_run(int argc, char **argv)
 		{ "policy-model", required_argument, NULL, OPT_POLICY_MODEL },
 		{ "qemu", required_argument, NULL, OPT_QEMU },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
+		{ "name", required_argument, NULL, OPT_NAME },
 		{ "balloon", no_argument, NULL, OPT_BALLOON },
 		{ "fault-threads", required_argument, NULL, OPT_FAULT_THREADS },
 		{ "fault-spin", required_argument, NULL, OPT_SPIN },
@@ -318,6 +335,13 @@ int cli_run(int argc, char **argv)
 		case OPT_POLICY_MODEL: c.policy_model = optarg; break;
 		case OPT_QEMU: c.qemu = optarg; break;
 		case OPT_QUIET: c.quiet = true; break;
+		case OPT_NAME:
+			if (!valid_name(optarg)) {
+				pvm_err("--name: '%s' is not a name (1-64 of letters, digits, '.', '_', '-'; not starting with '.' or '-')", optarg);
+				return 2;
+			}
+			c.name = optarg;
+			break;
 		case OPT_BALLOON: c.balloon = true; break;
 		case 'h':
 			run_usage(stdout);
@@ -389,5 +413,11 @@ int cli_run(int argc, char **argv)
 	}
 	if (expand_remote_tier(&c) < 0)
 		return 2;
+	if (!c.name) {
+		static char dflt[32];
+
+		snprintf(dflt, sizeof(dflt), "vm-%d", (int)getpid());
+		c.name = dflt;
+	}
 	return vmm_launch_run(&c);
 }

@@ -231,7 +231,7 @@ static char **qemu_argv(const struct vmm_launch_config *c)
 		return NULL;
 	push(argv, &n, c->qemu ? c->qemu : "qemu-system-x86_64");
 	push(argv, &n, "-name");
-	push(argv, &n, "poolvm,debug-threads=on");
+	push(argv, &n, xasprintf("guest=%s,debug-threads=on", c->name ? c->name : "poolvm"));
 	push(argv, &n, "-machine");
 	push(argv, &n, "pc,memory-backend=pvm-ram");
 	push(argv, &n, "-accel");

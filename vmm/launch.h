@@ -42,6 +42,7 @@ struct vmm_launch_config {
 	unsigned smp;
 	enum vmm_accel accel;
 	const char *cpu;
+	const char *name;               /* --name: the VM's name (default vm-PID) */
 	const char *qmp;
 	const char *stats_json;
 	const char *trace;              /* --trace FILE: record observed accesses */
