@@ -96,6 +96,7 @@ int swap_pager_create(const struct swap_pager_config *config,
 
 	pthread_mutex_init(&p->policy_lock, NULL);
 	pthread_mutex_init(&p->prefetch_lock, NULL);
+	pthread_mutex_init(&p->read_lock, NULL);
 	pthread_mutex_init(&p->space_lock, NULL);
 	pthread_mutex_init(&p->fail_lock, NULL);
 	pthread_cond_init(&p->space_cond, NULL);
@@ -219,6 +220,7 @@ void swap_pager_destroy(struct swap_pager *p)
 	free(p->rearm);
 	pthread_mutex_destroy(&p->policy_lock);
 	pthread_mutex_destroy(&p->prefetch_lock);
+	pthread_mutex_destroy(&p->read_lock);
 	pthread_mutex_destroy(&p->space_lock);
 	pthread_mutex_destroy(&p->fail_lock);
 	pthread_cond_destroy(&p->space_cond);

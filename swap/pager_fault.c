@@ -504,14 +504,46 @@ static void fault_ctx_fini(struct fault_ctx *fc)
 }
 
 /*
+ * read() the uffd and apply the REMOVE events read, under read_lock (see
+ * pager_internal.h): once madvise() has returned, every fault another
+ * thread reads after it finds the discard applied. The events' slots are
+ * cleared so the caller serves only the faults. Returns bytes read, or -1
+ * with errno (EBUSY: another thread is reading; try again).
+ */
+static ssize_t read_msgs(struct fault_ctx *fc, struct uffd_msg *msgs, size_t len, bool wait)
+{
+	struct swap_pager *p = fc->p;
+	ssize_t got;
+
+	if (wait) {
+		pthread_mutex_lock(&p->read_lock);
+	} else if (pthread_mutex_trylock(&p->read_lock) != 0) {
+		errno = EBUSY;
+		return -1;
+	}
+	got = read(p->r.uffd, msgs, len);
+	if (got > 0) {
+		for (size_t i = 0; i < (size_t)got / sizeof(msgs[0]); i++) {
+			if (msgs[i].event == UFFD_EVENT_REMOVE) {
+				handle_remove(fc, msgs[i].arg.remove.start, msgs[i].arg.remove.end);
+				msgs[i].event = 0;
+			}
+		}
+	}
+	pthread_mutex_unlock(&p->read_lock);
+	return got;
+}
+
+/*
  * Faults come in bursts. Waking a sleeping thread costs tens of
  * microseconds on virtualized hosts (the idle CPU must be woken), more than
  * serving the fault, so after serving one a fault thread keeps reading the
  * uffd for a short while before it sleeps. Bounded: an idle guest costs
  * nothing once the window has passed. Returns bytes read, or -1.
  */
-static ssize_t spin_read(struct swap_pager *p, struct uffd_msg *msgs, size_t len)
+static ssize_t spin_read(struct fault_ctx *fc, struct uffd_msg *msgs, size_t len)
 {
+	struct swap_pager *p = fc->p;
 	uint64_t deadline;
 	ssize_t got;
 
@@ -519,7 +551,7 @@ static ssize_t spin_read(struct swap_pager *p, struct uffd_msg *msgs, size_t len
 		return -1;
 	deadline = pvm_now_ns() + p->spin_ns;
 	do {
-		got = read(p->r.uffd, msgs, len);
+		got = read_msgs(fc, msgs, len, false);
 		if (got > 0)
 			return got;
 		for (int i = 0; i < 32; i++)
@@ -545,7 +577,7 @@ void *pager_fault_thread(void *arg)
 		return NULL;
 	}
 	while (!atomic_load(&p->stopping)) {
-		ssize_t got = spin_read(p, msgs, sizeof(msgs));
+		ssize_t got = spin_read(&fc, msgs, sizeof(msgs));
 
 		if (got < 0) {
 			int r = poll(pfd, 2, -1);
@@ -562,7 +594,7 @@ void *pager_fault_thread(void *arg)
 				pager_fail(p, "userfaultfd reported an error condition");
 				break;
 			}
-			got = read(p->r.uffd, msgs, sizeof(msgs));
+			got = read_msgs(&fc, msgs, sizeof(msgs), true);
 		}
 		if (got < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -588,9 +620,7 @@ void *pager_fault_thread(void *arg)
 					handle_wp(&fc, page);
 				else
 					handle_missing(&fc, page, fl & UFFD_PAGEFAULT_FLAG_WRITE, t0);
-			} else if (m->event == UFFD_EVENT_REMOVE) {
-				handle_remove(&fc, m->arg.remove.start, m->arg.remove.end);
-			}
+			}   /* REMOVE events were applied by read_msgs() */
 		}
 		if (fc.ndeferred) {
 			if (fc.space_wait)

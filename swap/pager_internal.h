@@ -42,6 +42,11 @@ struct swap_pager {
 	pthread_mutex_t policy_lock;
 	struct swap_policy *policy;
 	pthread_mutex_t prefetch_lock;
+	/* Held by a fault thread from its read() of the uffd until it has
+	 * applied the REMOVE events it read: the kernel lets madvise() return
+	 * once its REMOVE is read, so a fault that follows the discard must
+	 * not be read (and served from a tier's stale copy) before then. */
+	pthread_mutex_t read_lock;
 	struct swap_prefetcher *prefetcher;
 
 	_Atomic uint64_t resident;

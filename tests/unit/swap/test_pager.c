@@ -265,6 +265,35 @@ static void discarded_range_reads_zero_and_is_not_restored(void **state)
 	rig_close(&r);
 }
 
+/*
+ * The discard race: madvise() returns once a fault thread has read the
+ * REMOVE event, possibly before it has applied it. Reading the range
+ * backwards makes the first fault land on the page the remover reaches
+ * last; it must read zeros, not the tier's copy. Repeated, with pages
+ * spread over the tier, on two fault threads.
+ */
+static void discard_then_read_backwards_sees_zeros(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	SKIP_WITHOUT_UFFD();
+	rig_open(&r, 16 * MIB, 2 * MIB, "clock", "none", "dram:64M", NULL);
+	for (unsigned round = 1; round <= 12; round++) {
+		fill(&r, round);
+		assert_int_equal(madvise(r.ram, 12 * MIB, MADV_DONTNEED), 0);
+		assert_int_equal(fallocate(r.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 12 * MIB), 0);
+		for (uint64_t off = 12 * MIB; off > 0; off -= PAGE)
+			if (*(uint64_t *)(r.ram + off - PAGE) != 0)
+				fail_msg("round %u: discarded page at %#llx is not zero", round,
+					 (unsigned long long)(off - PAGE));
+		for (uint64_t i = 12 * MIB / 8; i < r.size / 8; i++)
+			if (((uint64_t *)r.ram)[i] != pattern(i, round))
+				fail_msg("round %u: kept word %llu changed", round, (unsigned long long)i);
+	}
+	rig_close(&r);
+}
+
 static void sparse_64g_guest_costs_little_directory(void **state)
 {
 	struct rig r;
@@ -433,6 +462,7 @@ int main(void)
 		cmocka_unit_test(failed_store_keeps_page_resident_and_intact),
 		cmocka_unit_test(full_first_tier_spills_to_the_next),
 		cmocka_unit_test(discarded_range_reads_zero_and_is_not_restored),
+		cmocka_unit_test(discard_then_read_backwards_sees_zeros),
 		cmocka_unit_test(sparse_64g_guest_costs_little_directory),
 		cmocka_unit_test(concurrent_random_writers_see_their_data),
 		cmocka_unit_test(discards_racing_faults_with_one_fault_thread_make_progress),
