@@ -38,6 +38,8 @@ struct result {
 	size_t n;
 };
 
+static unsigned fault_spin_us = 50;   /* --fault-spin */
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -188,7 +190,7 @@ static int pc_setup(struct pcase *c, const char *spec, size_t pages, struct resu
 	cfg.tiers = &c->tier;
 	cfg.tier_count = 1;
 	cfg.fault_threads = 1;
-	cfg.spin_us = 50;   /* poolvm run's default --fault-spin */
+	cfg.spin_us = fault_spin_us;   /* poolvm run's --fault-spin */
 	cfg.evict_batch = 64;
 	ret = swap_pager_create(&cfg, &c->reg, &c->pager);
 	if (ret == 0)
@@ -441,6 +443,8 @@ static void usage(void)
 	       "              one of the pods, and a fault served from the remote\n"
 	       "              tier over all of them (--replicas copies, default 1)\n"
 	       "  --secret-file FILE, --fabric NAME  as for `poolvm run`\n"
+	       "  --fault-spin US  the pager's fault thread polls this long before\n"
+	       "              sleeping, as poolvm run --fault-spin (default 50)\n"
 	       "  --pm-qos US|off  hold /dev/cpu_dma_latency at US microseconds\n"
 	       "              during the run (default 0: idle CPUs poll, so the cost\n"
 	       "              of waking a CPU from a halt does not blur every case;\n"
@@ -458,6 +462,7 @@ int main(int argc, char **argv)
 		{ "fabric", required_argument, NULL, 'f' },
 		{ "replicas", required_argument, NULL, 'r' },
 		{ "pm-qos", required_argument, NULL, 'q' },
+		{ "fault-spin", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -482,6 +487,7 @@ int main(int argc, char **argv)
 			pods[npods++] = optarg;
 			break;
 		case 's': secret = optarg; break;
+		case 'S': fault_spin_us = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'f': fabric = optarg; break;
 		case 'r': replicas = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'q':
