@@ -86,6 +86,13 @@ void pvm_set_progname(const char *name)
 	progname = name;
 }
 
+static const char *err_context;
+
+void pvm_set_err_context(const char *ctx)
+{
+	err_context = ctx;
+}
+
 void pvm_set_quiet(bool q)
 {
 	quiet = q;
@@ -94,7 +101,8 @@ void pvm_set_quiet(bool q)
 static void vmsg(const char *fmt, va_list ap)
 {
 	char line[1024];
-	int n = snprintf(line, sizeof(line), "%s: ", progname);
+	int n = err_context ? snprintf(line, sizeof(line), "%s: %s: ", progname, err_context) :
+		snprintf(line, sizeof(line), "%s: ", progname);
 
 	if (n < 0)
 		return;

@@ -40,6 +40,13 @@ uint64_t pvm_now_ns(void);
 /** pvm_set_progname() - name used as prefix of messages (default "poolvm"). */
 void pvm_set_progname(const char *name);
 
+/**
+ * pvm_set_err_context() - messages printed after this begin with @ctx
+ * ("poolvm: vm.conf:3: key 'mem': ..."), until it is set to NULL. For the
+ * thread that parses options (not thread-local: set it only there).
+ */
+void pvm_set_err_context(const char *ctx);
+
 /** pvm_err() - print "poolvm: <message>" to stderr. Any thread. */
 void pvm_err(const char *fmt, ...) PVM_PRINTF(1, 2);
 

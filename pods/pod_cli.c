@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "conf.h"
 #include "pod.h"
 
 static struct pod *cli_pod;
@@ -49,6 +50,10 @@ static void usage(FILE *f)
 		"  --poll-us N            after serving a request, busy-poll N microseconds for\n"
 		"                         the next before sleeping (50; 0: sleep at once). Longer\n"
 		"                         lowers fault latency at the cost of CPU on this host\n"
+		"  --config FILE          read options from FILE first: an INI file whose [pod]\n"
+		"                         section has one key per long option (memory = 16G,\n"
+		"                         listen = 10.0.0.5:7300, hugepages = yes); options\n"
+		"                         given here come after it (docs/operating.md)\n"
 		"  --quiet                only errors and the serving line\n"
 		"  -h, --help             this text\n"
 		"\n"
@@ -108,7 +113,7 @@ static int parse_size_opt(const char *opt, const char *text, uint64_t *out)
 enum {
 	OPT_MEMORY = 256, OPT_LISTEN, OPT_SECRET, OPT_FABRIC, OPT_HUGEPAGES,
 	OPT_CLIENT_TIMEOUT, OPT_DRAIN_TIMEOUT, OPT_STATS_JSON, OPT_QUIET,
-	OPT_POD_ID, OPT_SLAB, OPT_MAX_CLIENTS, OPT_POLL_US,
+	OPT_POD_ID, OPT_SLAB, OPT_MAX_CLIENTS, OPT_POLL_US, OPT_CONFIG,
 };
 
 static const struct option options[] = {
@@ -125,18 +130,27 @@ static const struct option options[] = {
 	{ "slab-size", required_argument, NULL, OPT_SLAB },
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
 	{ "poll-us", required_argument, NULL, OPT_POLL_US },
+	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
 static int parse(int argc, char **argv, struct pod_config *cfg, bool *help)
 {
+	static struct pvm_conf conf;    /* lives as long as the options do */
 	int opt;
 
+	if (pvm_conf_load(argc, argv, "pod", options, &conf) < 0)
+		return -EINVAL;
+	argc = conf.argc;
+	argv = conf.argv;
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		pvm_conf_context(&conf, optind);
 		switch (opt) {
+		case OPT_CONFIG:
+			break;  /* read by pvm_conf_load() */
 		case OPT_MEMORY:
 			if (parse_size_opt("--memory", optarg, &cfg->memory))
 				return -EINVAL;
@@ -218,6 +232,7 @@ static int parse(int argc, char **argv, struct pod_config *cfg, bool *help)
 			return -EINVAL;
 		}
 	}
+	pvm_conf_context(&conf, -1);
 	if (optind < argc) {
 		pvm_err("pod: unexpected argument '%s' (see --help)", argv[optind]);
 		return -EINVAL;

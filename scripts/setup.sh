@@ -39,7 +39,7 @@ packages=(
 	libfabric-dev libfabric-bin libsodium-dev
 	qemu-system-x86 qemu-utils
 	busybox-static cpio xz-utils gzip linux-image-amd64
-	libzstd-dev libcairo2-dev
+	libzstd-dev libcairo2-dev libinih-dev
 	python3 clang libclang-rt-14-dev iproute2 util-linux
 )
 

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "common.h"
+#include "conf.h"
 #include "launch.h"
 #include "policy.h"
 #include "prefetch.h"
@@ -80,6 +81,10 @@ static void run_usage(FILE *f)
 "                        guest frees are discarded instead of kept\n"
 "\n"
 "Control and output:\n"
+"  --config FILE         read options from FILE first: an INI file whose [vm]\n"
+"                        section has one key per long option (mem = 2G,\n"
+"                        tier = disk:/var/lib/poolvm/vm1.pages, balloon = yes);\n"
+"                        options given here come after it (docs/operating.md)\n"
 "  --name NAME           the VM's name, for QEMU, logs, stats and the control\n"
 "                        surfaces (letters, digits, '.', '_', '-'; default vm-PID)\n"
 "  --qmp PATH            QMP socket for QEMU (unix socket at PATH)\n"
@@ -105,7 +110,7 @@ enum {
 	OPT_MEM = 256, OPT_LOCAL, OPT_TIER, OPT_POLICY, OPT_PREFETCH, OPT_KERNEL,
 	OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SMP, OPT_ACCEL, OPT_QMP, OPT_STATS, OPT_TRACE,
 	OPT_POLICY_MODEL,
-	OPT_QEMU, OPT_CPU, OPT_QUIET, OPT_NAME, OPT_BALLOON, OPT_FAULT_THREADS, OPT_SPIN, OPT_RECENCY, OPT_POD, OPT_SECRET, OPT_REPLICAS, OPT_FABRIC,
+	OPT_QEMU, OPT_CPU, OPT_QUIET, OPT_NAME, OPT_CONFIG, OPT_BALLOON, OPT_FAULT_THREADS, OPT_SPIN, OPT_RECENCY, OPT_POD, OPT_SECRET, OPT_REPLICAS, OPT_FABRIC,
 };
 
 static bool valid_name(const char *s)
@@ -234,14 +239,21 @@ int cli_run(int argc, char **argv)
 		{ "secret-file", required_argument, NULL, OPT_SECRET },
 		{ "replicas", required_argument, NULL, OPT_REPLICAS },
 		{ "fabric", required_argument, NULL, OPT_FABRIC },
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static struct pvm_conf conf;    /* lives as long as the options do */
 	struct vmm_launch_config c = { .accel = VMM_ACCEL_AUTO, .spin_us = 50 };
 	int opt;
 
+	if (pvm_conf_load(argc, argv, "vm", opts, &conf) < 0)
+		return 2;
+	argc = conf.argc;
+	argv = conf.argv;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		pvm_conf_context(&conf, optind);
 		switch (opt) {
 		case OPT_MEM:
 			if (parse_size_opt("--mem", optarg, &c.mem_bytes) < 0)
@@ -335,6 +347,7 @@ int cli_run(int argc, char **argv)
 		case OPT_POLICY_MODEL: c.policy_model = optarg; break;
 		case OPT_QEMU: c.qemu = optarg; break;
 		case OPT_QUIET: c.quiet = true; break;
+		case OPT_CONFIG: break;   /* read by pvm_conf_load() */
 		case OPT_NAME:
 			if (!valid_name(optarg)) {
 				pvm_err("--name: '%s' is not a name (1-64 of letters, digits, '.', '_', '-'; not starting with '.' or '-')", optarg);
@@ -351,6 +364,7 @@ int cli_run(int argc, char **argv)
 			return 2;
 		}
 	}
+	pvm_conf_context(&conf, -1);
 	if (optind < argc) {
 		/* getopt_long stops at "--"; what follows goes to QEMU. */
 		if (strcmp(argv[optind - 1], "--") != 0) {

@@ -72,6 +72,16 @@ check 'bad --accel'               "--accel: 'xen' is not"          --mem 512M --
 check 'bad --recency'             "--recency: 'maybe' is not"      --mem 512M --recency maybe
 check 'stray argument'            "unexpected argument 'bogus'"    --mem 512M bogus
 
+# --config FILE: errors name the file, the line and the key.
+conf=$PVM_TMP/vm.conf
+printf '[vm]\n# a comment\nmem = 512M\nlocal = lots\n' >"$conf"
+check 'config: bad value'         "vm.conf:4: key 'local': --local: 'lots' is not a size" --config "$conf"
+printf '[vm]\nmem = 512M\nmemory = 1G\n' >"$conf"
+check 'config: unknown key'       "vm.conf:3: unknown key 'memory' in \\[vm\\]" --config "$conf"
+printf '[vm]\nmem 512M\n' >"$conf"
+check 'config: syntax'            'vm.conf:2: syntax error'       --config "$conf"
+check 'config: missing file'      "--config $PVM_TMP/none.conf: No such file" --config "$PVM_TMP/none.conf"
+
 [ -x "$fake" ] && grep -q '^#!/bin/sh' "$fake" || pvm_fail "the foreign file was modified"
 [ ! -e "$PVM_TMP/t.pages" ] || pvm_fail "a tier file was left behind"
 [ "$failures" = 0 ] || pvm_fail "$failures case(s) failed"
