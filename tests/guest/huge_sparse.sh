@@ -12,19 +12,7 @@ PVM_TEST_NAME=huge_sparse
 pvm_init "$@"
 pvm_require_guest
 
-log=$PVM_TMP/console.log
-stats=$PVM_TMP/stats.json
-tier=$PVM_TMP/guest.pages
-rc=0
-pvm_run_guest "$log" 300 --mem 64G --local 256M --tier "disk:$tier" \
-	--kernel "$PVM_KERNEL" --initrd "$PVM_INITRD" --stats-json "$stats" \
-	--append "console=ttyS0 quiet pvm_run=\"pvm-memtest seq --size 64\"" || rc=$?
-pvm_log_text "$log" | grep -E '^(pvm-memtest|poolvm-guest):' || true
-
-[ "$rc" != 124 ] && [ "$rc" != 137 ] || pvm_fail "timed out after 300 s" "$log"
-[ "$rc" = 0 ] || pvm_fail "poolvm exited with $rc" "$log"
-[ "$(pvm_count "$log" '^pvm-memtest: mode=seq .* mismatches=0 .*verdict=PASS')" = 1 ] ||
-	pvm_fail "no 'mismatches=0 ... verdict=PASS' line" "$log"
+pvm_memtest_run seq 64 64G 256M
 pvm_summary "$stats"
 pvm_check_healthy_stats "$stats"
 pvm_check_positive "$stats" evictions

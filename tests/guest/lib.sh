@@ -278,3 +278,22 @@ pvm_summary() {
 	done
 	pvm_say "stats:$out"
 }
+
+# pvm_memtest_run MODE SIZE_MIB MEM LOCAL - a guest of MEM RAM, LOCAL of it
+# resident and the rest in a disk tier, runs "pvm-memtest MODE --size
+# SIZE_MIB"; fails unless poolvm exits 0 within 300 s and the verdict line
+# says mismatches=0 verdict=PASS. Sets log, stats and tier.
+pvm_memtest_run() {
+	local mode=$1 size=$2 mem=$3 local_=$4 rc=0
+	log=$PVM_TMP/console.log
+	stats=$PVM_TMP/stats.json
+	tier=$PVM_TMP/guest.pages
+	pvm_run_guest "$log" 300 --mem "$mem" --local "$local_" --tier "disk:$tier" \
+		--kernel "$PVM_KERNEL" --initrd "$PVM_INITRD" --stats-json "$stats" \
+		--append "console=ttyS0 quiet pvm_run=\"pvm-memtest $mode --size $size\"" || rc=$?
+	pvm_log_text "$log" | grep -E '^(pvm-memtest|poolvm-guest|poolvm(-preload)?(\[[0-9]+\])?):' || true
+	[ "$rc" != 124 ] && [ "$rc" != 137 ] || pvm_fail "timed out after 300 s" "$log"
+	[ "$rc" = 0 ] || pvm_fail "poolvm exited with $rc" "$log"
+	[ "$(pvm_count "$log" "^pvm-memtest: mode=$mode .* mismatches=0 .*verdict=PASS")" = 1 ] ||
+		pvm_fail "no 'mismatches=0 ... verdict=PASS' line from pvm-memtest $mode" "$log"
+}

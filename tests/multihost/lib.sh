@@ -240,3 +240,33 @@ mh_wait_exit() {
 	PVM_POOLVM_PID=
 	return "$rc"
 }
+
+# mh_memtest_start POD - the network, three pods and a guest running
+# "pvm-memtest seq" (4 passes over 300 MiB) on the remote tier, back once
+# pod POD holds a lease and the guest has run 3 s more. Sets log and stats.
+mh_memtest_start() {
+	local pod=$1 tier guest
+	pvm_require_guest
+	mh_net_up
+	mh_start_pods
+	log=$PVM_TMP/console.log
+	stats=$PVM_TMP/stats.json
+	mapfile -t tier < <(mh_tier_args)
+	mapfile -t guest < <(mh_guest_args "$log" "$stats" "pvm-memtest seq --size 300 --passes 4")
+	mh_start_guest "$log" "${tier[@]}" "${guest[@]}"
+	pvm_wait_log "$log" '^pvm-memtest: start' 120 || pvm_fail "the workload did not start" "$log"
+	mh_wait_leases "$pod" 60 || pvm_fail "pod $pod never got a lease" "$log"
+	sleep 3
+}
+
+# mh_memtest_finish - wait for that guest; fail unless it exited 0 with its
+# memtest verified and healthy pager stats.
+mh_memtest_finish() {
+	local rc=0
+	mh_wait_exit 400 || rc=$?
+	pvm_log_text "$log" | grep -E '^(pvm-memtest|poolvm-guest|poolvm(-preload)?(\[[0-9]+\])?):' || true
+	[ "$rc" != 124 ] || pvm_fail "timed out" "$log"
+	[ "$rc" = 0 ] || pvm_fail "poolvm exited with $rc" "$log"
+	mh_check_memtest "$log" seq
+	pvm_check_healthy_stats "$stats"
+}

@@ -10,31 +10,13 @@ set -euo pipefail
 PVM_TEST_NAME=mh_link_cut
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 mh_init "$@"
-pvm_require_guest
-mh_net_up
-mh_start_pods
-
-log=$PVM_TMP/console.log
-stats=$PVM_TMP/stats.json
-mapfile -t tier < <(mh_tier_args)
-mapfile -t guest < <(mh_guest_args "$log" "$stats" "pvm-memtest seq --size 300 --passes 4")
-mh_start_guest "$log" "${tier[@]}" "${guest[@]}"
-pvm_wait_log "$log" '^pvm-memtest: start' 120 || pvm_fail "the workload did not start" "$log"
-mh_wait_leases 3 60 || pvm_fail "pod 3 never got a lease" "$log"
-sleep 3
+mh_memtest_start 3
 pvm_say "link of pod 3 down for 10 s"
 mh_link pod3 down
 sleep 10
 mh_link pod3 up
 pvm_say "link of pod 3 up"
-rc=0
-mh_wait_exit 400 || rc=$?
-pvm_log_text "$log" | grep -E '^(pvm-memtest|poolvm-guest|poolvm(-preload)?(\[[0-9]+\])?):' || true
-
-[ "$rc" != 124 ] || pvm_fail "timed out" "$log"
-[ "$rc" = 0 ] || pvm_fail "poolvm exited with $rc" "$log"
-mh_check_memtest "$log" seq
-pvm_check_healthy_stats "$stats"
+mh_memtest_finish
 [ "$(pvm_count "$log" "pod $(mh_pod_addr 3).* is dead")" -ge 1 ] ||
 	pvm_fail "the tier never noticed the cut" "$log"
 [ "$(mh_summary_num "$log" lost)" = 0 ] || pvm_fail "the remote tier lost pages" "$log"

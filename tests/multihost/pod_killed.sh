@@ -9,28 +9,10 @@ set -euo pipefail
 PVM_TEST_NAME=mh_pod_killed
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 mh_init "$@"
-pvm_require_guest
-mh_net_up
-mh_start_pods
-
-log=$PVM_TMP/console.log
-stats=$PVM_TMP/stats.json
-mapfile -t tier < <(mh_tier_args)
-mapfile -t guest < <(mh_guest_args "$log" "$stats" "pvm-memtest seq --size 300 --passes 4")
-mh_start_guest "$log" "${tier[@]}" "${guest[@]}"
-pvm_wait_log "$log" '^pvm-memtest: start' 120 || pvm_fail "the workload did not start" "$log"
-mh_wait_leases 2 60 || pvm_fail "pod 2 never got a lease" "$log"
-sleep 3
+mh_memtest_start 2
 pvm_say "kill -9 pod 2 ($(mh_pod_addr 2))"
 mh_kill_pod 2 KILL
-rc=0
-mh_wait_exit 400 || rc=$?
-pvm_log_text "$log" | grep -E '^(pvm-memtest|poolvm-guest|poolvm(-preload)?(\[[0-9]+\])?):' || true
-
-[ "$rc" != 124 ] || pvm_fail "timed out" "$log"
-[ "$rc" = 0 ] || pvm_fail "poolvm exited with $rc" "$log"
-mh_check_memtest "$log" seq
-pvm_check_healthy_stats "$stats"
+mh_memtest_finish
 [ "$(pvm_count "$log" "pod $(mh_pod_addr 2).* is dead")" -ge 1 ] ||
 	pvm_fail "the tier never declared pod 2 dead" "$log"
 [ "$(pvm_count "$log" 'replicas rebuilt or moved')" -ge 1 ] || pvm_fail "no rebuild reported" "$log"
