@@ -287,6 +287,21 @@ void pvm_metrics_double(struct pvm_metrics *m, const char *labels, double v)
 	put_double(m, v);
 }
 
+/* le="S" for @us microseconds, exact: 64 -> "0.000064", 1048576 -> "1.048576". */
+static void format_le(char *out, size_t len, uint64_t us)
+{
+	char frac[8];
+	int n;
+
+	snprintf(frac, sizeof(frac), "%06" PRIu64, us % 1000000);
+	for (n = 5; n >= 0 && frac[n] == '0'; n--)
+		frac[n] = '\0';
+	if (frac[0])
+		snprintf(out, len, "le=\"%" PRIu64 ".%s\"", us / 1000000, frac);
+	else
+		snprintf(out, len, "le=\"%" PRIu64 "\"", us / 1000000);
+}
+
 void pvm_metrics_histogram(struct pvm_metrics *m, const char *labels,
 			   const uint64_t *buckets, size_t n, double sum_seconds)
 {
@@ -303,7 +318,7 @@ void pvm_metrics_histogram(struct pvm_metrics *m, const char *labels,
 	 * bucket is open-ended, so it only appears in +Inf. */
 	for (size_t i = 0; i + 1 < n; i++) {
 		cum += buckets[i];
-		snprintf(le, sizeof(le), "le=\"%.6g\"", (double)(1ULL << i) * 1e-6);
+		format_le(le, sizeof(le), 1ULL << i);
 		sample_head(m, "_bucket", labels, le);
 		appendf(m, "%" PRIu64 "\n", cum);
 	}
