@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/metrics/metrics_guest.sh [lib.sh options] — live metrics of a paging
 # guest: a 256 MiB TCG guest kept to 64 MiB resident (the rest in a disk
-# tier) runs pvm-memtest seq over 150 MiB, 12 passes, with --metrics on a
+# tier) runs pvm-memtest seq over 150 MiB, 16 passes, with --metrics on a
 # free port. During the run: two scrapes of /metrics show the fault and
 # eviction counters grow; the latency histograms are well formed; `poolvm
 # stats --json` names the VM; `poolvm top -b -n 2` shows it; garbage,
@@ -26,7 +26,7 @@ sock=$POOLVM_RUN_DIR/vm/$name.sock
 pvm_start_guest "$log" --name "$name" --metrics 127.0.0.1:0 \
 	--mem 256M --local 64M --tier "disk:$tier" \
 	--kernel "$PVM_KERNEL" --initrd "$PVM_INITRD" --stats-json "$stats" \
-	--append "console=ttyS0 quiet pvm_run=\"pvm-memtest seq --size 150 --passes 12\""
+	--append "console=ttyS0 quiet pvm_run=\"pvm-memtest seq --size 150 --passes 16\""
 pvm_wait_log "$log" 'metrics: http://.*\(port [0-9]+\)' 30 || pvm_fail "no metrics line" "$log"
 port=$(pvm_log_text "$log" | sed -n 's/.*metrics: http:.*(port \([0-9][0-9]*\)).*/\1/p' | head -n 1)
 [ -n "$port" ] && [ "$port" != 0 ] || pvm_fail "no metrics port in the log" "$log"
@@ -81,13 +81,24 @@ sed -n '1,4p' "$PVM_TMP/top.txt"
 
 # Hostile HTTP clients: garbage, a huge request, one that stalls. Each gets
 # an error or is cut off; a scrape beside them still works.
-timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"; head -c 3000 /dev/urandom | tr "\n" x >&3; printf "\r\n\r\n" >&3; cat <&3' _ "$port" \
-	>"$PVM_TMP/garbage.txt" 2>/dev/null || true
-if [ -s "$PVM_TMP/garbage.txt" ]; then
-	grep -qE '^HTTP/1\.[01] 4[0-9][0-9]' "$PVM_TMP/garbage.txt" ||
-		pvm_fail "garbage request got no 4xx answer" "$PVM_TMP/garbage.txt"
+# The server may close on us mid-write: EPIPE, not a dead test.
+trap '' PIPE
+# send_raw PORT FORMAT OUT: printf FORMAT to the port, the answer to OUT.
+send_raw() {
+	timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"; printf "$2" >&3; cat <&3' _ "$1" "$2" \
+		>"$3" 2>/dev/null || true
+}
+send_raw "$port" 'hello world\r\n\r\n' "$PVM_TMP/garbage.txt"
+grep -qE '^HTTP/1\.[01] 400' "$PVM_TMP/garbage.txt" || pvm_fail "garbage request: no 400" "$PVM_TMP/garbage.txt"
+send_raw "$port" 'DELETE /metrics HTTP/1.1\r\nHost: x\r\n\r\n' "$PVM_TMP/delete.txt"
+grep -qE '^HTTP/1\.[01] 405' "$PVM_TMP/delete.txt" || pvm_fail "DELETE: no 405" "$PVM_TMP/delete.txt"
+timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"; head -c 3000 /dev/urandom >&3; printf "\r\n\r\n" >&3; cat <&3' _ "$port" \
+	>"$PVM_TMP/noise.txt" 2>/dev/null || true
+if [ -s "$PVM_TMP/noise.txt" ]; then
+	grep -qaE '^HTTP/1\.[01] 4[0-9][0-9]' "$PVM_TMP/noise.txt" ||
+		pvm_fail "binary noise got an answer that is not 4xx" "$PVM_TMP/noise.txt"
 fi
-pvm_say "garbage request: $(head -n 1 "$PVM_TMP/garbage.txt" | tr -d '\r' || true) (or cut off)"
+pvm_say "garbage: 400; DELETE: 405; binary noise: $(head -n 1 "$PVM_TMP/noise.txt" | tr -d '\r' | grep -a HTTP || echo 'connection closed')"
 timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"; printf "GET /metrics HTTP/1.1\r\nHost: x\r\n" >&3
 	for i in $(seq 2000); do printf "X-Pad-%d: %0100d\r\n" $i 0; done >&3 2>/dev/null; printf "\r\n" >&3; cat <&3' _ "$port" \
 	>"$PVM_TMP/huge.txt" 2>/dev/null || true
@@ -99,6 +110,20 @@ pvm_http "$port" /metrics "$PVM_TMP/m3" || pvm_fail "scrape beside a stalled cli
 grep -q '^HTTP/1\.[01] 200' "$PVM_TMP/m3" || pvm_fail "scrape beside a stalled client: not 200" "$PVM_TMP/m3"
 [ $((SECONDS - t0)) -le 3 ] || pvm_fail "scrape beside a stalled client took $((SECONDS - t0)) s"
 exec 4>&-
+# A flood of stalled clients (more than the 16 connections allowed): the
+# pager goes on faulting, and the control socket still answers.
+stalled=()
+for i in $(seq 24); do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port" || break
+	printf 'GET /metrics HTTP/1.1\r\nX-Slow: ' >&"$fd" 2>/dev/null || true
+	stalled+=("$fd")
+done
+f1=$(pvm_json_get <("$PVM_POOLVM" stats --json "$name") "d['vms'][0]['pager']['faults']")
+sleep 2
+f2=$(pvm_json_get <("$PVM_POOLVM" stats --json "$name") "d['vms'][0]['pager']['faults']")
+[ "$f2" -gt "$f1" ] || pvm_fail "faults stalled ($f1 -> $f2) while ${#stalled[@]} HTTP clients stalled"
+pvm_say "${#stalled[@]} stalled HTTP clients: faults went on ($f1 -> $f2)"
+for fd in "${stalled[@]}"; do exec {fd}>&-; done
 pvm_http "$port" /nothing "$PVM_TMP/404.txt" || true
 grep -q '^HTTP/1\.[01] 404' "$PVM_TMP/404.txt" || pvm_fail "unknown path: no 404" "$PVM_TMP/404.txt"
 # the control socket too: garbage gets a JSON error
