@@ -53,9 +53,16 @@ struct pvm_ctl {
 
 const char *pvm_ctl_run_dir(void)
 {
-	const char *d = getenv("POOLVM_RUN_DIR");
+	static __thread char user_dir[PATH_MAX];
+	const char *d = getenv("POOLVM_RUN_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
 
-	return d && *d ? d : PVM_CTL_RUN_DIR_DEFAULT;
+	if (d && *d)
+		return d;
+	/* Not root: the user's runtime directory, where it has one. */
+	if (geteuid() != 0 && xdg && xdg[0] == '/' &&
+	    snprintf(user_dir, sizeof(user_dir), "%s/poolvm", xdg) < (int)sizeof(user_dir))
+		return user_dir;
+	return PVM_CTL_RUN_DIR_DEFAULT;
 }
 
 int pvm_ctl_valid_name(const char *s)

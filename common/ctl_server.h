@@ -2,7 +2,8 @@
  * pager or a memory pod): a UNIX control socket that answers JSON requests,
  * and optionally Prometheus text exposition over HTTP.
  *
- * Concepts: the run directory is $POOLVM_RUN_DIR, else /run/poolvm. A
+ * Concepts: the run directory is $POOLVM_RUN_DIR, else /run/poolvm (for
+ * other users than root: $XDG_RUNTIME_DIR/poolvm when that is set). A
  * process of kind KIND ("vm", "pod") named NAME listens on
  * RUN/KIND/NAME.sock. A client connects, writes one request line, a JSON
  * object such as {"request":"stats"} (or the bare word stats), and reads one
@@ -68,7 +69,10 @@ const char *pvm_ctl_socket_path(const struct pvm_ctl *ctl);
 /** pvm_ctl_metrics_port() - the HTTP port (useful with port 0), or 0. */
 int pvm_ctl_metrics_port(const struct pvm_ctl *ctl);
 
-/** pvm_ctl_run_dir() - $POOLVM_RUN_DIR or /run/poolvm. */
+/**
+ * pvm_ctl_run_dir() - $POOLVM_RUN_DIR; else, for a user other than root
+ * with $XDG_RUNTIME_DIR, that directory's poolvm/; else /run/poolvm.
+ */
 const char *pvm_ctl_run_dir(void);
 
 /** pvm_ctl_valid_name() - 1-64 of [A-Za-z0-9._-], not starting with . or -. */
