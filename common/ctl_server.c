@@ -555,8 +555,16 @@ int pvm_ctl_start(const struct pvm_ctl_config *cfg, struct pvm_ctl **out)
 			goto fail;
 	}
 	ret = open_socket(ctl);
-	if (ret < 0)
-		goto fail;
+	if (ret == -EADDRINUSE)
+		goto fail;      /* a process of that name runs: a real conflict */
+	if (ret < 0) {
+		/* No place for the socket (already reported): the VM or pod
+		 * matters more than its statistics. */
+		pvm_err("going on without a control socket: poolvm stats and poolvm top "
+			"will not list this %s", ctl->kind);
+		*out = ctl;
+		return 0;
+	}
 	ctl->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ctl->stop_efd < 0) {
 		ret = -errno;
@@ -602,7 +610,7 @@ void pvm_ctl_stop(struct pvm_ctl *ctl)
 
 const char *pvm_ctl_socket_path(const struct pvm_ctl *ctl)
 {
-	return ctl->path;
+	return ctl->path[0] ? ctl->path : "(none)";
 }
 
 int pvm_ctl_metrics_port(const struct pvm_ctl *ctl)

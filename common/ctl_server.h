@@ -51,7 +51,10 @@ struct pvm_ctl_config {
  * pvm_ctl_start() - create RUN/KIND/NAME.sock and, with @cfg->metrics, the
  * HTTP server, then start their threads. A live socket of the same name is
  * an error (-EADDRINUSE: that process runs); a stale one (nobody listens)
- * is replaced. Errors are reported here, once, with what to do.
+ * is replaced. When the socket cannot be made for another reason (run
+ * directory not writable, path too long) the caller still gets a server
+ * (HTTP only, if asked for) and a message says so. Errors are reported
+ * here, once, with what to do.
  * Return: 0 and *@out; -EINVAL (bad name or address), -EADDRINUSE (socket
  * or port taken), -errno.
  */

@@ -53,4 +53,21 @@ timeout 30 "$PVM_POOLVM" run --mem 64M --kernel /nonexistent-kernel --name twin 
 [ "$rc" = 1 ] || pvm_fail "twin: exit $rc, expected 1" "$PVM_TMP/twin.log"
 grep -q "is in use: a vm named 'twin' is running" "$PVM_TMP/twin.log" || pvm_fail "twin: unclear error" "$PVM_TMP/twin.log"
 [ -e "$POOLVM_RUN_DIR/vm/twin.sock" ] || pvm_fail "twin: the live socket was removed"
-pvm_pass "port in use, bad addresses and a taken name refused before QEMU"
+
+# No place for sockets: the pod still serves (statistics are not worth a
+# dead pod), says so, and its HTTP endpoint works.
+plog=$PVM_TMP/nodir.log
+POOLVM_RUN_DIR=/proc/no-such-dir "$PVM_POOLVM" pod --memory 8M --listen 127.0.0.1:0 --fabric tcp \
+	--secret-file "$secret" --name nodir --metrics 127.0.0.1:0 >"$plog" 2>&1 </dev/null &
+nodir_pid=$!
+for _ in $(seq 100); do grep -q '^poolvm pod: serving' "$plog" && break; sleep 0.1; done
+grep -q '^poolvm pod: serving' "$plog" || { kill "$nodir_pid"; pvm_fail "nodir: the pod did not start" "$plog"; }
+grep -q 'going on without a control socket' "$plog" || { kill "$nodir_pid"; pvm_fail "nodir: no message" "$plog"; }
+p2=$(sed -n 's/.*metrics on http:.*(port \([0-9][0-9]*\)).*/\1/p' "$plog")
+pvm_http "$p2" /metrics "$PVM_TMP/nodir.metrics" || true
+kill -TERM "$nodir_pid"
+wait "$nodir_pid" || pvm_fail "nodir: the pod exited non-zero" "$plog"
+grep -q '^poolvm_pod_capacity_bytes{pod="nodir"} 8388608' "$PVM_TMP/nodir.metrics" ||
+	pvm_fail "nodir: no metrics" "$PVM_TMP/nodir.metrics"
+pvm_say "nodir: $(grep 'control socket' "$plog" | head -n 1)"
+pvm_pass "port in use, bad addresses and a taken name refused before QEMU; no run dir is not fatal"
