@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -506,6 +507,10 @@ static int open_http(struct pvm_ctl *ctl, const char *spec)
 					       ((struct sockaddr_in *)&got)->sin_port :
 					       ((struct sockaddr_in6 *)&got)->sin6_port);
 	}
+	/* MHD writes with MSG_NOSIGNAL here; where it cannot, a client that
+	 * hangs up mid-answer must not kill the process. */
+	if (MHD_is_feature_supported(MHD_FEATURE_AUTOSUPPRESS_SIGPIPE) != MHD_YES)
+		signal(SIGPIPE, SIG_IGN);
 	ctl->http_fd = fd;
 	ctl->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC,
 				      0, NULL, NULL, on_http, ctl,

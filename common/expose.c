@@ -324,7 +324,7 @@ int pvm_expose_pod(json_object *snap, char **text, size_t *len)
 	one(&m, "poolvm_pod_free_bytes", "gauge", "Bytes in free slabs.", pod, u64(mem, "free"));
 	one(&m, "poolvm_pod_leased_bytes", "gauge", "Bytes in leased slabs.", pod, u64(mem, "leased"));
 	one(&m, "poolvm_pod_slab_bytes", "gauge", "Slab size: the unit of leasing.", pod, u64(mem, "slab_size"));
-	one(&m, "poolvm_pod_clients", "gauge", "Authenticated clients (VMMs) connected.", pod,
+	one(&m, "poolvm_pod_clients", "gauge", "Authenticated client connections (a VMM may hold more than one).", pod,
 	    clients ? json_object_array_length(clients) : 0);
 	one(&m, "poolvm_pod_clients_pending", "gauge", "Clients still in the handshake.", pod,
 	    u64(snap, "clients_pending"));
