@@ -377,6 +377,16 @@ out:
 	return ret;
 }
 
+struct json_object *pod_stats_json(struct pod *pod)
+{
+	json_object *root;
+
+	pthread_mutex_lock(&pod->lock);
+	root = stats_json_locked(pod);
+	pthread_mutex_unlock(&pod->lock);
+	return root;
+}
+
 int pod_write_stats_json(struct pod *pod, const char *path)
 {
 	json_object *root;

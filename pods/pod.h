@@ -39,6 +39,7 @@
 #define POD_STATS_INTERVAL_MS_DEFAULT   1000u
 
 struct pod;
+struct json_object;
 
 struct pod_config {
 	uint64_t memory;                /* bytes to lend; rounded down to slabs */
@@ -118,6 +119,12 @@ const char *pod_fabric(const struct pod *pod);
 
 /** pod_get_stats() - a consistent snapshot. Any thread. */
 void pod_get_stats(struct pod *pod, struct pod_stats *out);
+
+/**
+ * pod_stats_json() - the statistics of pod_write_stats_json() as a new JSON
+ * object (the caller puts it). Any thread; takes the pod lock briefly.
+ */
+struct json_object *pod_stats_json(struct pod *pod);
 
 /**
  * pod_write_stats_json() - write pod-wide and per-client usage as JSON to

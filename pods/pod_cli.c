@@ -10,10 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "conf.h"
+#include "ctl_server.h"
 #include "pod.h"
+#include "pod_control.h"
 
 static struct pod *cli_pod;
 static volatile sig_atomic_t cli_signals;
@@ -45,6 +48,11 @@ static void usage(FILE *f)
 		"                         pages before exiting (60)\n"
 		"  --stats-json FILE      rewrite FILE every second with usage per client\n"
 		"  --pod-id ID            name announced to clients (default: host name)\n"
+		"  --name NAME            this pod's name on this host: its control socket is\n"
+		"                         $POOLVM_RUN_DIR (default /run/poolvm)/pod/NAME.sock,\n"
+		"                         read by poolvm stats and poolvm top (default pod-PID)\n"
+		"  --metrics [ADDR:]PORT  serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+		"                         (no ADDR: every IPv4 address); see docs/metrics.md\n"
 		"  --slab-size SIZE       lease granularity, a power of two (2M)\n"
 		"  --max-clients N        clients and pending handshakes at once (1024)\n"
 		"  --poll-us N            after serving a request, busy-poll N microseconds for\n"
@@ -114,7 +122,10 @@ enum {
 	OPT_MEMORY = 256, OPT_LISTEN, OPT_SECRET, OPT_FABRIC, OPT_HUGEPAGES,
 	OPT_CLIENT_TIMEOUT, OPT_DRAIN_TIMEOUT, OPT_STATS_JSON, OPT_QUIET,
 	OPT_POD_ID, OPT_SLAB, OPT_MAX_CLIENTS, OPT_POLL_US, OPT_CONFIG,
+	OPT_NAME, OPT_METRICS,
 };
+
+static const char *cli_name, *cli_metrics;      /* --name, --metrics */
 
 static const struct option options[] = {
 	{ "memory", required_argument, NULL, OPT_MEMORY },
@@ -131,6 +142,8 @@ static const struct option options[] = {
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
 	{ "poll-us", required_argument, NULL, OPT_POLL_US },
 	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -146,6 +159,7 @@ static int parse(int argc, char **argv, struct pod_config *cfg, bool *help)
 	argv = conf.argv;
 	optind = 1;
 	opterr = 0;
+	cli_name = cli_metrics = NULL;
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		pvm_conf_context(&conf, optind);
 		switch (opt) {
@@ -185,6 +199,17 @@ static int parse(int argc, char **argv, struct pod_config *cfg, bool *help)
 			break;
 		case OPT_QUIET:
 			pvm_set_quiet(true);
+			break;
+		case OPT_NAME:
+			if (!pvm_ctl_valid_name(optarg)) {
+				pvm_err("pod: --name '%s' is not a name (1-64 of letters, digits, "
+					"'.', '_', '-'; not starting with '.' or '-')", optarg);
+				return -EINVAL;
+			}
+			cli_name = optarg;
+			break;
+		case OPT_METRICS:
+			cli_metrics = optarg;
 			break;
 		case OPT_POD_ID:
 			if (!optarg[0] || strlen(optarg) > 64) {
@@ -252,6 +277,7 @@ int pod_cli_main(int argc, char **argv)
 	char size[32], shortname[40];
 	bool help = false;
 	struct pod *pod;
+	struct pod_control *control = NULL;
 	size_t n;
 	int ret;
 
@@ -263,6 +289,15 @@ int pod_cli_main(int argc, char **argv)
 	}
 	if (pod_create(&cfg, &pod))
 		return 1;
+	{
+		char dflt[32];
+
+		snprintf(dflt, sizeof(dflt), "pod-%d", (int)getpid());
+		if (pod_control_start(pod, cli_name ? cli_name : dflt, cli_metrics, &control)) {
+			pod_destroy(pod);
+			return 1;
+		}
+	}
 
 	cli_signals = 0;
 	cli_pod = pod;
@@ -296,6 +331,7 @@ int pod_cli_main(int argc, char **argv)
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGPIPE, &old_pipe, NULL);
 	cli_pod = NULL;
+	pod_control_stop(control);
 	pod_destroy(pod);
 	return ret ? 1 : 0;
 }

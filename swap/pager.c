@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "metrics.h"
 
 static int check_config(const struct swap_pager_config *cfg, const struct swap_region *r)
 {
@@ -376,43 +377,21 @@ void pager_publish_owned(struct swap_pager *p, uint64_t page, swap_pe_t *pe, uin
 	}
 }
 
-void pager_record_latency(struct swap_pager *p, uint64_t ns)
+void pager_record_latency(struct swap_pager *p, uint64_t ns, int kind)
 {
-	uint64_t us = ns / 1000;
-	unsigned b = 0;
+	unsigned b = pvm_lat_bucket(ns, SWAP_LAT_BUCKETS);
 
-	while (us && b + 1 < SWAP_LAT_BUCKETS) {
-		us >>= 1;
-		b++;
-	}
 	cnt_add(&p->c.lat[b], 1);
 	cnt_add(&p->c.lat_sum_ns, ns);
+	if (kind >= 0 && kind < SWAP_LAT_KINDS) {
+		cnt_add(&p->c.kind_lat[kind][b], 1);
+		cnt_add(&p->c.kind_lat_sum_ns[kind], ns);
+	}
 }
 
 double swap_lat_percentile_us(const uint64_t *buckets, size_t n, double pct)
 {
-	uint64_t total = 0, seen = 0;
-
-	for (size_t i = 0; i < n; i++)
-		total += buckets[i];
-	if (!total)
-		return 0;
-	double want = pct / 100.0 * (double)total;
-
-	for (size_t i = 0; i < n; i++) {
-		if (!buckets[i])
-			continue;
-		if ((double)(seen + buckets[i]) >= want) {
-			/* bucket i covers [lo, hi) microseconds; interpolate */
-			double lo = i == 0 ? 0 : (double)(1ULL << (i - 1));
-			double hi = (double)(1ULL << i);
-			double frac = (want - (double)seen) / (double)buckets[i];
-
-			return lo + (hi - lo) * frac;
-		}
-		seen += buckets[i];
-	}
-	return (double)(1ULL << (n - 1));
+	return pvm_lat_percentile_us(buckets, n, pct);
 }
 
 #define LOAD(x) atomic_load_explicit(&p->c.x, memory_order_relaxed)
@@ -446,11 +425,36 @@ void swap_pager_stats(struct swap_pager *p, struct swap_pager_stats *s)
 	for (size_t i = 0; i < SWAP_LAT_BUCKETS; i++)
 		s->fault_lat_us[i] = LOAD(lat[i]);
 	s->fault_lat_sum_ns = LOAD(lat_sum_ns);
+	for (size_t k = 0; k < SWAP_LAT_KINDS; k++) {
+		for (size_t i = 0; i < SWAP_LAT_BUCKETS; i++)
+			s->kind_lat_us[k][i] = LOAD(kind_lat[k][i]);
+		s->kind_lat_sum_ns[k] = LOAD(kind_lat_sum_ns[k]);
+	}
 }
 
 static void put_u64(json_object *o, const char *k, uint64_t v)
 {
 	json_object_object_add(o, k, json_object_new_uint64(v));
+}
+
+/* {"log2_us_buckets": [...], "count": N, "sum_ns": S, "p50_us", "p99_us"} */
+static json_object *latency_json(const uint64_t *buckets, uint64_t sum_ns)
+{
+	json_object *lat = json_object_new_object(), *hist = json_object_new_array();
+	uint64_t count = 0;
+
+	for (size_t i = 0; i < SWAP_LAT_BUCKETS; i++) {
+		json_object_array_add(hist, json_object_new_uint64(buckets[i]));
+		count += buckets[i];
+	}
+	json_object_object_add(lat, "log2_us_buckets", hist);
+	json_object_object_add(lat, "count", json_object_new_uint64(count));
+	json_object_object_add(lat, "sum_ns", json_object_new_uint64(sum_ns));
+	json_object_object_add(lat, "p50_us", json_object_new_double(
+		swap_lat_percentile_us(buckets, SWAP_LAT_BUCKETS, 50)));
+	json_object_object_add(lat, "p99_us", json_object_new_double(
+		swap_lat_percentile_us(buckets, SWAP_LAT_BUCKETS, 99)));
+	return lat;
 }
 
 json_object *swap_pager_stats_json(struct swap_pager *p)
@@ -494,6 +498,10 @@ json_object *swap_pager_stats_json(struct swap_pager *p)
 		json_object_object_add(t, "spec", json_object_new_string(p->tiers[i]->spec));
 		json_object_object_add(t, "kind", json_object_new_string(p->tiers[i]->ops->name));
 		put_u64(t, "refaults", i < 8 ? s.tier_refaults[i] : 0);
+		if (i < SWAP_LAT_KINDS - SWAP_LAT_TIER0)
+			json_object_object_add(t, "refault_latency", latency_json(
+				s.kind_lat_us[SWAP_LAT_TIER0 + i],
+				s.kind_lat_sum_ns[SWAP_LAT_TIER0 + i]));
 		put_u64(t, "slots_used", ts.slots_used);
 		if (ts.slots_total != UINT64_MAX)
 			put_u64(t, "slots_total", ts.slots_total);
@@ -519,6 +527,9 @@ json_object *swap_pager_stats_json(struct swap_pager *p)
 		swap_lat_percentile_us(s.fault_lat_us, SWAP_LAT_BUCKETS, 99)));
 	json_object_object_add(lat, "mean_us", json_object_new_double(
 		s.faults ? (double)s.fault_lat_sum_ns / 1000.0 / (double)s.faults : 0));
+	json_object_object_add(lat, "sum_ns", json_object_new_uint64(s.fault_lat_sum_ns));
+	json_object_object_add(o, "first_touch_latency", latency_json(
+		s.kind_lat_us[SWAP_LAT_FIRST_TOUCH], s.kind_lat_sum_ns[SWAP_LAT_FIRST_TOUCH]));
 	json_object_object_add(o, "fault_latency", lat);
 	if (swap_pager_failed(p))
 		json_object_object_add(o, "failed", json_object_new_string(p->fail_reason));

@@ -62,6 +62,12 @@ struct swap_pager_config {
 };
 
 #define SWAP_LAT_BUCKETS 24     /* log2 buckets of microseconds: [0,1), [1,2), [2,4) ... */
+/* Latency kinds: what served the faulting page. SWAP_LAT_FIRST_TOUCH: a
+ * zero page (never written, or discarded); SWAP_LAT_TIER0 + i: a refault
+ * from tier i (in --tier order; tiers past 7 count as 7). */
+#define SWAP_LAT_FIRST_TOUCH 0
+#define SWAP_LAT_TIER0 1
+#define SWAP_LAT_KINDS 9
 
 struct swap_pager_stats {
 	uint64_t pages;               /* guest RAM in pages */
@@ -88,6 +94,10 @@ struct swap_pager_stats {
 	uint64_t directory_bytes;
 	uint64_t fault_lat_us[SWAP_LAT_BUCKETS];  /* service time of missing faults */
 	uint64_t fault_lat_sum_ns;
+	/* The same per kind (faults whose page was not installed, e.g. retried
+	 * after an event, are only in the totals above). */
+	uint64_t kind_lat_us[SWAP_LAT_KINDS][SWAP_LAT_BUCKETS];
+	uint64_t kind_lat_sum_ns[SWAP_LAT_KINDS];
 };
 
 /**
@@ -110,10 +120,20 @@ void swap_pager_stop(struct swap_pager *pager);
 /** swap_pager_destroy() - release tier slots and memory; NULL is a no-op. */
 void swap_pager_destroy(struct swap_pager *pager);
 
-/** swap_pager_stats() - a consistent-enough snapshot of the counters. */
+/**
+ * swap_pager_stats() - a snapshot of the counters. Any thread, any time
+ * between create and destroy, also while fault and reclaim threads run:
+ * every counter is a relaxed atomic read on its own, so counters may be a
+ * few events apart from one another, never torn.
+ */
 void swap_pager_stats(struct swap_pager *pager, struct swap_pager_stats *out);
 
-/** swap_pager_stats_json() - the stats as a JSON object (caller puts it). */
+/**
+ * swap_pager_stats_json() - the stats as a JSON object (caller puts it).
+ * Any thread, like swap_pager_stats(); the tiers' stats ops it calls take
+ * only short locks of their own (the remote tier walks its slots one
+ * segment lock at a time).
+ */
 struct json_object *swap_pager_stats_json(struct swap_pager *pager);
 
 /** swap_pager_failed() - NULL while healthy, else why the pager fail-stopped. */

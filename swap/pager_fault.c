@@ -334,6 +334,7 @@ static void handle_missing(struct fault_ctx *fc, uint64_t page, bool write, uint
 	}
 
 	size_t zero = 0, tier = 0, pref = 0;
+	int kind = -1;          /* what served the faulting page, if installed */
 
 	pthread_mutex_lock(&p->policy_lock);
 	for (size_t i = 0; i < n; i++) {
@@ -366,15 +367,17 @@ static void handle_missing(struct fault_ctx *fc, uint64_t page, bool write, uint
 		} else if (it->from_tier) {
 			tier++;
 			cnt_add(&p->c.tier_refaults[PVM_MIN(swap_pe_tier(it->entry), 7u)], 1);
+			kind = SWAP_LAT_TIER0 + (int)PVM_MIN(swap_pe_tier(it->entry), 7u);
 		} else {
 			zero++;
+			kind = SWAP_LAT_FIRST_TOUCH;
 		}
 	}
 	cnt_add(&p->c.faults, 1);
 	cnt_add(&p->c.zero_fills, zero);
 	cnt_add(&p->c.refaults, tier);
 	cnt_add(&p->c.prefetched, pref);
-	pager_record_latency(p, pvm_now_ns() - t0);
+	pager_record_latency(p, pvm_now_ns() - t0, kind);
 }
 
 static void handle_wp(struct fault_ctx *fc, uint64_t page)

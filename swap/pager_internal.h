@@ -23,6 +23,8 @@ struct pager_counters {
 	counter_t tier_refaults[8];
 	counter_t lat[SWAP_LAT_BUCKETS];
 	counter_t lat_sum_ns;
+	counter_t kind_lat[SWAP_LAT_KINDS][SWAP_LAT_BUCKETS];
+	counter_t kind_lat_sum_ns[SWAP_LAT_KINDS];
 };
 
 struct swap_pager {
@@ -117,7 +119,7 @@ void pager_kick_reclaim(struct swap_pager *p);
 void pager_want_space(struct swap_pager *p);
 void pager_wait_space(struct swap_pager *p, unsigned max_us);
 void pager_release_slot(struct swap_pager *p, uint64_t entry);
-void pager_record_latency(struct swap_pager *p, uint64_t ns);
+void pager_record_latency(struct swap_pager *p, uint64_t ns, int kind);
 bool pager_memfd_has_page(struct swap_pager *p, uint64_t page);
 void pager_publish_owned(struct swap_pager *p, uint64_t page, swap_pe_t *pe, uint64_t set, uint64_t clear);
 

@@ -89,6 +89,10 @@ static void run_usage(FILE *f)
 "                        surfaces (letters, digits, '.', '_', '-'; default vm-PID)\n"
 "  --qmp PATH            QMP socket for QEMU (unix socket at PATH)\n"
 "  --stats-json FILE     write pager and tier statistics as JSON at exit\n"
+"  --metrics [ADDR:]PORT serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+"                        (no ADDR: every IPv4 address); live statistics are\n"
+"                        always on the control socket $POOLVM_RUN_DIR (default\n"
+"                        /run/poolvm)/vm/NAME.sock: poolvm stats, poolvm top\n"
 "  --trace FILE          record every page access the pager observes (missing\n"
 "                        faults of the guest, writes caught by recency\n"
 "                        tracking) with its time, in the binary trace format\n"
@@ -111,6 +115,7 @@ enum {
 	OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SMP, OPT_ACCEL, OPT_QMP, OPT_STATS, OPT_TRACE,
 	OPT_POLICY_MODEL,
 	OPT_QEMU, OPT_CPU, OPT_QUIET, OPT_NAME, OPT_CONFIG, OPT_BALLOON, OPT_FAULT_THREADS, OPT_SPIN, OPT_RECENCY, OPT_POD, OPT_SECRET, OPT_REPLICAS, OPT_FABRIC,
+	OPT_METRICS,
 };
 
 static bool valid_name(const char *s)
@@ -226,6 +231,7 @@ int cli_run(int argc, char **argv)
 		{ "cpu", required_argument, NULL, OPT_CPU },
 		{ "qmp", required_argument, NULL, OPT_QMP },
 		{ "stats-json", required_argument, NULL, OPT_STATS },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "policy-model", required_argument, NULL, OPT_POLICY_MODEL },
 		{ "qemu", required_argument, NULL, OPT_QEMU },
@@ -343,6 +349,7 @@ int cli_run(int argc, char **argv)
 		case OPT_CPU: c.cpu = optarg; break;
 		case OPT_QMP: c.qmp = optarg; break;
 		case OPT_STATS: c.stats_json = optarg; break;
+		case OPT_METRICS: c.metrics = optarg; break;
 		case OPT_TRACE: c.trace = optarg; break;
 		case OPT_POLICY_MODEL: c.policy_model = optarg; break;
 		case OPT_QEMU: c.qemu = optarg; break;

@@ -27,6 +27,7 @@
 #include "common.h"
 #include "pager.h"
 #include "tier.h"
+#include "control.h"
 #include "learned_model.h"
 #include "trace.h"
 
@@ -50,6 +51,7 @@ struct launch {
 	uint64_t trace_records;
 	int trace_err;
 	struct learned_model *model;     /* --policy-model */
+	struct vmm_control *control;     /* control socket, --metrics */
 };
 
 /* The pager's access hook: one trace record per observed access. */
@@ -424,6 +426,7 @@ static int receive_region(struct launch *l)
 		return ret;
 	}
 	reply(l->conn_fd, 0, "ok");
+	vmm_control_attach(l->control, l->pager, (int)msg.pid);
 	l->t_attach = pvm_now_ns();
 	if (!l->cfg->quiet) {
 		char a[32], b[32];
@@ -487,6 +490,8 @@ static void print_summary(struct launch *l)
 
 static void cleanup(struct launch *l)
 {
+	vmm_control_stop(l->control);   /* before the pager goes */
+	l->control = NULL;
 	if (l->pager) {
 		swap_pager_stop(l->pager);
 	}
@@ -591,6 +596,9 @@ int vmm_launch_run(const struct vmm_launch_config *cfg)
 		pvm_err("signalfd/eventfd: %s", strerror(errno));
 		goto out;
 	}
+	if (vmm_control_start(cfg->name ? cfg->name : "poolvm", cfg->metrics, cfg->mem_bytes,
+			      cfg->local_bytes, &l.control) < 0)
+		goto out;
 	if (start_qemu(&l, &oldmask) < 0)
 		goto out;
 

@@ -45,6 +45,7 @@ struct vmm_launch_config {
 	const char *name;               /* --name: the VM's name (default vm-PID) */
 	const char *qmp;
 	const char *stats_json;
+	const char *metrics;            /* --metrics [ADDR:]PORT: Prometheus over HTTP */
 	const char *trace;              /* --trace FILE: record observed accesses */
 	const char *qemu;               /* binary; default qemu-system-x86_64 */
 	const char *preload;            /* library path; default: next to poolvm */

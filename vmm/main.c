@@ -6,6 +6,7 @@
 #include "common.h"
 #include "pod_cli.h"
 #include "sim_cli.h"
+#include "stats_cli.h"
 #include "train.h"
 
 static const struct cli_command commands[] = {
@@ -13,6 +14,8 @@ static const struct cli_command commands[] = {
 	{ "pod", "contribute this host's memory to the pool (a memory pod)", pod_cli_main },
 	{ "sim", "replay page access traces under eviction policies", sim_cli_main },
 	{ "train", "learn the learned eviction policy's model from traces", train_cli_main },
+	{ "stats", "print the live statistics of this host's VMs and pods", stats_cli_main },
+	{ "top", "a live view of this host's VMs and pods", top_cli_main },
 	{ "help", "show help for a command", cli_help },
 	{ "version", "print the version", cli_version },
 };

@@ -133,6 +133,8 @@ pvm_init() {
 	trap 'pvm_cleanup $?' EXIT
 	trap 'exit 1' INT TERM HUP
 	export POOLVM_RUNDIR=$PVM_TMP
+	# control sockets (docs/metrics.md) stay in the test's directory too
+	export POOLVM_RUN_DIR=$PVM_TMP/run
 }
 
 # pvm_require_guest - skip unless this host can boot a paged guest.

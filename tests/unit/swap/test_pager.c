@@ -242,6 +242,45 @@ static void full_first_tier_spills_to_the_next(void **state)
 	rig_close(&r);
 }
 
+static uint64_t hist_count(const uint64_t *b)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < SWAP_LAT_BUCKETS; i++)
+		n += b[i];
+	return n;
+}
+
+/* Every fault is timed once overall; a fault served with a zero page in the
+ * first-touch histogram, one served from tier i in that tier's. */
+static void fault_latency_is_timed_per_kind(void **state)
+{
+	struct rig r;
+	struct swap_pager_stats s;
+	uint64_t kinds_ns = 0;
+	char spec[128];
+
+	(void)state;
+	SKIP_WITHOUT_UFFD();
+	snprintf(spec, sizeof(spec), "disk:/var/tmp/pvm-test-kinds.%d", (int)getpid());
+	rig_open(&r, 32 * MIB, 4 * MIB, "clock", "stride", "dram:4M", spec);
+	fill(&r, 12);
+	assert_int_equal(verify(&r, 12), 0);
+	rig_stats(&r, &s);
+	assert_int_equal(hist_count(s.fault_lat_us), s.faults);
+	assert_int_equal(hist_count(s.kind_lat_us[SWAP_LAT_FIRST_TOUCH]), s.zero_fills);
+	assert_true(s.zero_fills > 0);
+	for (size_t t = 0; t < 2; t++) {
+		assert_true(s.tier_refaults[t] > 0);
+		assert_int_equal(hist_count(s.kind_lat_us[SWAP_LAT_TIER0 + t]), s.tier_refaults[t]);
+	}
+	for (size_t k = 0; k < SWAP_LAT_KINDS; k++)
+		kinds_ns += s.kind_lat_sum_ns[k];
+	assert_true(kinds_ns > 0);
+	assert_true(kinds_ns <= s.fault_lat_sum_ns);
+	rig_close(&r);
+}
+
 static void discarded_range_reads_zero_and_is_not_restored(void **state)
 {
 	struct rig r;
@@ -461,6 +500,7 @@ int main(void)
 		cmocka_unit_test(clean_pages_are_not_written_again),
 		cmocka_unit_test(failed_store_keeps_page_resident_and_intact),
 		cmocka_unit_test(full_first_tier_spills_to_the_next),
+		cmocka_unit_test(fault_latency_is_timed_per_kind),
 		cmocka_unit_test(discarded_range_reads_zero_and_is_not_restored),
 		cmocka_unit_test(discard_then_read_backwards_sees_zeros),
 		cmocka_unit_test(sparse_64g_guest_costs_little_directory),
