@@ -60,7 +60,7 @@ static void define_usage(FILE *f)
 "  --policy NAME         eviction policy (see 'poolvm run --help')\n"
 "  --prefetch NAME       prefetcher\n"
 "  --stats-json FILE     statistics at exit (default\n"
-"                        " POOLVM_LIBVIRT_RUNDIR "/NAME.stats.json)\n"
+"                        " POOLVM_LIBVIRT_RUNDIR "/NAME/stats.json)\n"
 "\n"
 "Output:\n"
 "  --uri URI             libvirt connection (default qemu:///system)\n"

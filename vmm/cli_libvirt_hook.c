@@ -27,13 +27,14 @@ static void hook_usage(FILE *f)
 "domain XML on stdin. Not meant to be run by hand.\n"
 "\n"
 "  prepare   validates the domain's <poolvm:pool> metadata element and writes\n"
-"            " POOLVM_LIBVIRT_RUNDIR "/DOMAIN.json for poolvm-qemu. A domain\n"
+"            " POOLVM_LIBVIRT_RUNDIR "/DOMAIN.json for poolvm-qemu, and makes\n"
+"            DOMAIN/ there, owned by QEMU's user (socket, statistics). A domain\n"
 "            without the element gets nothing. A wrong element, or a pooled\n"
 "            domain without shared memfd memory or without poolvm-qemu as its\n"
 "            emulator, fails: libvirt then refuses to start the domain and\n"
 "            shows this hook's message ('Hook script execution failed').\n"
 "  stopped,  remove DOMAIN.json and the attach socket; the statistics file\n"
-"  release   (DOMAIN.stats.json) stays.\n"
+"  release   (DOMAIN/stats.json) stays.\n"
 "  others    nothing.\n"
 "\n"
 "Exit status: 0, or 1 with a message on stderr.\n");
@@ -94,7 +95,7 @@ static void remove_files(const char *name)
 
 	if (vmm_libvirt_path(p, sizeof(p), name, ".json") == 0)
 		unlink(p);
-	if (vmm_libvirt_path(p, sizeof(p), name, ".sock") == 0)
+	if (vmm_libvirt_path(p, sizeof(p), name, "/attach.sock") == 0)
 		unlink(p);
 }
 
@@ -122,8 +123,23 @@ static int hook_prepare(const char *name, const char *xml, size_t len)
 		return 1;
 	}
 	ret = mkdir_p(POOLVM_LIBVIRT_RUNDIR, 0755);
+	/* QEMU, and the pager it starts, run as libvirt's DAC user: they
+	 * create the socket, the statistics and the tier files. */
+	if (!ret && !(ret = vmm_libvirt_path(path, sizeof(path), name, "")) &&
+	    !(ret = mkdir_p(path, 0750)) && c.uid >= 0 &&
+	    chown(path, (uid_t)c.uid, (gid_t)c.gid) < 0)
+		ret = -errno;
+	if (ret < 0)
+		fprintf(stderr, "poolvm: domain %s: cannot create %s/%s/: %s\n", name,
+			POOLVM_LIBVIRT_RUNDIR, name, strerror(-ret));
 	for (unsigned i = 0; !ret && i < c.tier_dir_count; i++) {
+		struct stat st;
+		bool made = stat(c.tier_dirs[i], &st) < 0;
+
 		ret = mkdir_p(c.tier_dirs[i], 0700);
+		if (!ret && made && c.uid >= 0 &&
+		    chown(c.tier_dirs[i], (uid_t)c.uid, (gid_t)c.gid) < 0)
+			ret = -errno;
 		if (ret < 0)
 			fprintf(stderr, "poolvm: domain %s: cannot create the tier directory %s: %s\n",
 				name, c.tier_dirs[i], strerror(-ret));

@@ -437,6 +437,18 @@ int vmm_libvirt_conf_from_xml(const char *xml, size_t len, struct vmm_libvirt_co
 	    (ret = read_attrs(els->nodesetval->nodeTab[0], &a, err, errlen)) ||
 	    (ret = check_names(&a, err, errlen)))
 		goto out;
+	out->uid = out->gid = -1;
+	{
+		/* libvirt's DAC label, "+UID:+GID", in the live XML */
+		char *label = xpath_text(ctx, "/domain/seclabel[@model='dac']/label");
+		long u, g;
+
+		if (label && sscanf(label, "+%ld:+%ld", &u, &g) == 2 && u >= 0 && g >= 0) {
+			out->uid = u;
+			out->gid = g;
+		}
+		free(label);
+	}
 	vcpu = xpath_text(ctx, "/domain/vcpu");
 	out->smp = vcpu ? (unsigned)strtoul(vcpu, NULL, 10) : 1;
 	if (a.local && (ret = attr_size("local", a.local, &out->local_bytes, err, errlen)))
@@ -459,7 +471,7 @@ int vmm_libvirt_conf_from_xml(const char *xml, size_t len, struct vmm_libvirt_co
 	} else {
 		char p[PATH_MAX];
 
-		vmm_libvirt_path(p, sizeof(p), out->name, ".stats.json");
+		vmm_libvirt_path(p, sizeof(p), out->name, "/stats.json");
 		out->stats_json = strdup(p);
 	}
 	ret = 0;

@@ -5,7 +5,8 @@
  * Concepts: libvirt hands the hook the domain XML at "prepare" (before
  * QEMU exists). The hook validates the element and writes
  * RUNDIR/NAME.json (RUNDIR is POOLVM_LIBVIRT_RUNDIR, /run/poolvm/libvirt).
- * libvirt then execs the domain's <emulator>, poolvm-qemu, which finds the
+ * It also makes RUNDIR/NAME/, owned by the user QEMU runs as, for the
+ * attach socket and the statistics. libvirt then execs the domain's <emulator>, poolvm-qemu, which finds the
  * domain's name in QEMU's "-name guest=NAME" argument, reads that file,
  * starts the pager for it and execs the real QEMU. No file means an
  * ordinary domain (or libvirt probing QEMU's capabilities): plain QEMU.
@@ -21,7 +22,7 @@
  *   replicas='N'      1..4 copies of each remote page (default 2)
  *   fabric='NAME'     auto, verbs, tcp or shm
  *   policy='NAME'     eviction policy; prefetch='NAME' prefetcher
- *   stats='FILE'      statistics JSON at exit (default RUNDIR/NAME.stats.json)
+ *   stats='FILE'      statistics JSON at exit (default RUNDIR/NAME/stats.json)
  *   qemu='FILE'       the real QEMU (default /usr/bin/qemu-system-x86_64)
  */
 #ifndef POOLVM_VMM_LIBVIRT_CONF_H
@@ -50,6 +51,7 @@ struct vmm_libvirt_conf {
 	char *policy, *prefetch, *stats_json, *qemu;
 	char *tier_dirs[VMM_MAX_TIERS]; /* directories the tiers' files live in */
 	unsigned tier_dir_count;
+	long uid, gid;                  /* QEMU's user (libvirt's DAC label), or -1 */
 };
 
 /**
@@ -79,7 +81,8 @@ void vmm_libvirt_conf_free(struct vmm_libvirt_conf *c);
 /** vmm_libvirt_name_ok() - whether @name can name a pooled domain's files. */
 int vmm_libvirt_name_ok(const char *name);
 
-/** vmm_libvirt_path() - RUNDIR/NAME SUFFIX into @buf. 0 or -ENAMETOOLONG. */
+/** vmm_libvirt_path() - RUNDIR/NAME SUFFIX into @buf (SUFFIX ".json",
+ * "/attach.sock", "/stats.json", ""). 0 or -ENAMETOOLONG. */
 int vmm_libvirt_path(char *buf, size_t len, const char *name, const char *suffix);
 
 #endif

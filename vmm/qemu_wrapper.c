@@ -48,7 +48,7 @@ POOLVM_LIBVIRT_RUNDIR "/NAME.json (written by poolvm's qemu hook from the\n"
 "The real QEMU is " POOLVM_LIBVIRT_QEMU ", or the pool element's qemu='FILE'.\n"
 "Messages go to stderr, which libvirt writes to the domain's log\n"
 "(/var/log/libvirt/qemu/NAME.log); so does the pager's summary at exit.\n"
-"Statistics: " POOLVM_LIBVIRT_RUNDIR "/NAME.stats.json, or stats='FILE'.\n"
+"Statistics: " POOLVM_LIBVIRT_RUNDIR "/NAME/stats.json, or stats='FILE'.\n"
 "See docs/libvirt.md.\n");
 }
 
@@ -122,7 +122,7 @@ static void run_pager(struct vmm_libvirt_conf *c, int listen_fd, int pidfd, pid_
 
 	for (unsigned i = 0; i < c->tier_count; i++)
 		cfg.tiers[i] = c->tiers[i];
-	vmm_libvirt_path(sock, sizeof(sock), c->name, ".sock");
+	vmm_libvirt_path(sock, sizeof(sock), c->name, "/attach.sock");
 	cfg.attach_path = sock;
 	/* Keep stderr (the domain log), the socket and the pidfd; drop every
 	 * descriptor libvirt gave QEMU (monitor, serial, disks). */
@@ -170,7 +170,7 @@ int main(int argc, char **argv)
 	}
 	if (vmm_find_preload(NULL, preload, sizeof(preload)) < 0)
 		return 1;
-	vmm_libvirt_path(sock, sizeof(sock), name, ".sock");
+	vmm_libvirt_path(sock, sizeof(sock), name, "/attach.sock");
 	listen_fd = listen_at(sock);
 	if (listen_fd < 0) {
 		pvm_err("attach socket %s: %s; not starting QEMU", sock, strerror(-listen_fd));

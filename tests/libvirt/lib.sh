@@ -21,6 +21,13 @@
 LV_LIBVIRTD_PID=
 LV_VIRTLOGD_PID=
 LV_URI=qemu:///system
+LV_DOMAINS=
+
+# lv_track NAME - remember domain NAME (make it unique: BASE-$$) so that
+# the cleanup can find its processes.
+lv_track() {
+	LV_DOMAINS="$LV_DOMAINS $1"
+}
 
 lv_virsh() {
 	virsh -q -c "$LV_URI" "$@"
@@ -114,7 +121,7 @@ lv_proc_pids() {
 		pid=${f#/proc/}
 		pid=${pid%/cmdline}
 		[ "$pid" != "$$" ] || continue
-		if tr '\0' ' ' <"$f" 2>/dev/null | grep -qE "$1"; then
+		if tr '\0' ' ' <"$f" 2>/dev/null | grep -qE -- "$1"; then
 			pvm_alive "$pid" && echo "$pid"
 		fi
 	done
@@ -137,8 +144,8 @@ lv_cleanup() {
 		pvm_wait_gone "$LV_VIRTLOGD_PID" 5 || kill -KILL "$LV_VIRTLOGD_PID" 2>/dev/null || true
 		wait "$LV_VIRTLOGD_PID" 2>/dev/null || true
 	fi
-	# Anything still running from this test's tree: QEMU, a pager.
-	for pid in $(lv_proc_pids "$PVM_TMP/"); do
+	# Anything still running for this test's domains: QEMU, a pager.
+	for pid in $(for d in $LV_DOMAINS; do lv_proc_pids "-name guest=$d(,| |$)"; done); do
 		echo "$PVM_TEST_NAME: process $pid still running at the end: $(tr '\0' ' ' </proc/$pid/cmdline 2>/dev/null | head -c 200)"
 		kill -KILL "$pid" 2>/dev/null || true
 		[ "$rc" != 0 ] || { echo "FAIL $PVM_TEST_NAME: a process outlived the test"; rc=1; }
@@ -147,4 +154,22 @@ lv_cleanup() {
 		cp -a /var/log/libvirt "$PVM_TMP/libvirt-logs" 2>/dev/null || true
 	fi
 	pvm_cleanup "$rc"
+}
+
+# lv_pager_pids NAME - pids of poolvm-qemu processes (the pager keeps that
+# executable) serving domain NAME.
+lv_pager_pids() {
+	local f pid exe
+	for f in /proc/[0-9]*/exe; do
+		pid=${f#/proc/}
+		pid=${pid%/exe}
+		exe=$(readlink "$f" 2>/dev/null) || continue
+		case "$exe" in
+		*/poolvm-qemu) ;;
+		*) continue ;;
+		esac
+		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE -- "-name guest=$1(,| )" || continue
+		pvm_alive "$pid" && echo "$pid"
+	done
+	return 0
 }
