@@ -40,7 +40,8 @@ lv_virsh start "$dom" >"$PVM_TMP/start.log" 2>&1 || {
 	cat "$PVM_TMP/start.log"
 	pvm_fail "virsh start failed" "$(lv_domain_log "$dom")"
 }
-lv_virsh list --name | grep -qx "$dom" || pvm_fail "virsh list does not show $dom running"
+running=$(lv_virsh list --name)
+grep -qx "$dom" <<<"$running" || pvm_fail "virsh list does not show $dom running"
 lv_virsh dominfo "$dom" >"$PVM_TMP/dominfo.txt"
 grep -q '^State: *running' "$PVM_TMP/dominfo.txt" || pvm_fail "dominfo: not running" "$PVM_TMP/dominfo.txt"
 qemu_pid=$(cat "/run/libvirt/qemu/$dom.pid")
@@ -54,7 +55,7 @@ pvm_say "QEMU $qemu_pid, pager $pager_pid"
 
 # The guest powers itself off after the test: wait for "shut off".
 start=$SECONDS
-while lv_virsh list --name | grep -qx "$dom"; do
+while running=$(lv_virsh list --name) && grep -qx "$dom" <<<"$running"; do
 	[ $((SECONDS - start)) -lt 200 ] || pvm_fail "guest still running after 200 s" "$console"
 	sleep 1
 done
