@@ -33,6 +33,8 @@ static void hook_usage(FILE *f)
 "            domain without shared memfd memory or without poolvm-qemu as its\n"
 "            emulator, fails: libvirt then refuses to start the domain and\n"
 "            shows this hook's message ('Hook script execution failed').\n"
+"  start     gives DOMAIN/ and the tier directories it made to the user QEMU\n"
+"            runs as (libvirt's DAC label), so QEMU and the pager can write.\n"
 "  stopped,  remove DOMAIN.json and the attach socket; the statistics file\n"
 "  release   (DOMAIN/stats.json) stays.\n"
 "  others    nothing.\n"
@@ -99,6 +101,40 @@ static void remove_files(const char *name)
 		unlink(p);
 }
 
+/* "start": QEMU's user is known now (the DAC label); give it the domain's
+ * directory (attach socket, statistics) and the tier directories the hook
+ * made. */
+static int hook_start(const char *name, const char *xml, size_t len)
+{
+	struct vmm_libvirt_conf c;
+	char err[512], path[PATH_MAX];
+	long uid, gid;
+	int ret;
+
+	if (vmm_libvirt_path(path, sizeof(path), name, ".json") < 0)
+		return 0;
+	ret = vmm_libvirt_conf_read(path, &c, err, sizeof(err));
+	if (ret == -ENOENT)
+		return 0;   /* not a pooled domain */
+	if (ret < 0) {
+		fprintf(stderr, "poolvm: domain %s: %s\n", name, ret == -EINVAL ? err : strerror(-ret));
+		return 1;
+	}
+	if (vmm_libvirt_dac_owner(xml, len, &uid, &gid) == 0) {
+		vmm_libvirt_path(path, sizeof(path), name, "");
+		ret = chown(path, (uid_t)uid, (gid_t)gid) < 0 ? -errno : 0;
+		for (unsigned i = 0; !ret && i < c.tier_dir_count; i++) {
+			snprintf(path, sizeof(path), "%s", c.tier_dirs[i]);
+			ret = chown(path, (uid_t)uid, (gid_t)gid) < 0 ? -errno : 0;
+		}
+		if (ret < 0)
+			fprintf(stderr, "poolvm: domain %s: cannot give %s to QEMU's user %ld:%ld: %s\n",
+				name, path, uid, gid, strerror(-ret));
+	}
+	vmm_libvirt_conf_free(&c);
+	return ret < 0 ? 1 : 0;
+}
+
 static int hook_prepare(const char *name, const char *xml, size_t len)
 {
 	struct vmm_libvirt_conf c;
@@ -123,27 +159,29 @@ static int hook_prepare(const char *name, const char *xml, size_t len)
 		return 1;
 	}
 	ret = mkdir_p(POOLVM_LIBVIRT_RUNDIR, 0755);
-	/* QEMU, and the pager it starts, run as libvirt's DAC user: they
-	 * create the socket, the statistics and the tier files. */
-	if (!ret && !(ret = vmm_libvirt_path(path, sizeof(path), name, "")) &&
-	    !(ret = mkdir_p(path, 0750)) && c.uid >= 0 &&
-	    chown(path, (uid_t)c.uid, (gid_t)c.gid) < 0)
-		ret = -errno;
+	if (!ret && !(ret = vmm_libvirt_path(path, sizeof(path), name, "")))
+		ret = mkdir_p(path, 0750);
 	if (ret < 0)
 		fprintf(stderr, "poolvm: domain %s: cannot create %s/%s/: %s\n", name,
 			POOLVM_LIBVIRT_RUNDIR, name, strerror(-ret));
-	for (unsigned i = 0; !ret && i < c.tier_dir_count; i++) {
+	/* Keep in the file only the tier directories made here: "start"
+	 * hands them to QEMU's user; others are the operator's. */
+	unsigned keep = 0;
+
+	for (unsigned i = 0; i < c.tier_dir_count; i++) {
 		struct stat st;
 		bool made = stat(c.tier_dirs[i], &st) < 0;
 
-		ret = mkdir_p(c.tier_dirs[i], 0700);
-		if (!ret && made && c.uid >= 0 &&
-		    chown(c.tier_dirs[i], (uid_t)c.uid, (gid_t)c.gid) < 0)
-			ret = -errno;
-		if (ret < 0)
+		if (!ret && (ret = mkdir_p(c.tier_dirs[i], 0700)) < 0)
 			fprintf(stderr, "poolvm: domain %s: cannot create the tier directory %s: %s\n",
 				name, c.tier_dirs[i], strerror(-ret));
+		if (made && !ret) {
+			c.tier_dirs[keep++] = c.tier_dirs[i];
+		} else {
+			free(c.tier_dirs[i]);
+		}
 	}
+	c.tier_dir_count = keep;
 	if (ret == 0 && (ret = vmm_libvirt_path(path, sizeof(path), name, ".json")) == 0)
 		ret = vmm_libvirt_conf_write(&c, path);
 	if (ret < 0)
@@ -178,6 +216,8 @@ int cli_libvirt_hook(int argc, char **argv)
 			return 1;
 		}
 		ret = hook_prepare(name, xml, len);
+	} else if (!strcmp(op, "start") && vmm_libvirt_name_ok(name)) {
+		ret = xml ? hook_start(name, xml, len) : 1;
 	} else if ((!strcmp(op, "stopped") || !strcmp(op, "release")) && vmm_libvirt_name_ok(name)) {
 		remove_files(name);
 	}

@@ -391,6 +391,23 @@ static int check_domain(xmlXPathContextPtr ctx, char *err, size_t errlen)
 	return ret;
 }
 
+int vmm_libvirt_dac_owner(const char *xml, size_t len, long *uid, long *gid)
+{
+	xmlDocPtr doc = xmlReadMemory(xml, (int)len, "domain.xml", NULL,
+				      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	xmlXPathContextPtr ctx = doc ? xmlXPathNewContext(doc) : NULL;
+	char *label = ctx ? xpath_text(ctx, "/domain/seclabel[@model='dac']/label") : NULL;
+	int ret = -ENOENT;
+
+	/* libvirt's DAC label, "+UID:+GID" */
+	if (label && sscanf(label, "+%ld:+%ld", uid, gid) == 2 && *uid >= 0 && *gid >= 0)
+		ret = 0;
+	free(label);
+	xmlXPathFreeContext(ctx);
+	xmlFreeDoc(doc);
+	return ret;
+}
+
 int vmm_libvirt_conf_from_xml(const char *xml, size_t len, struct vmm_libvirt_conf *out,
 			      char *err, size_t errlen)
 {
@@ -437,18 +454,6 @@ int vmm_libvirt_conf_from_xml(const char *xml, size_t len, struct vmm_libvirt_co
 	    (ret = read_attrs(els->nodesetval->nodeTab[0], &a, err, errlen)) ||
 	    (ret = check_names(&a, err, errlen)))
 		goto out;
-	out->uid = out->gid = -1;
-	{
-		/* libvirt's DAC label, "+UID:+GID", in the live XML */
-		char *label = xpath_text(ctx, "/domain/seclabel[@model='dac']/label");
-		long u, g;
-
-		if (label && sscanf(label, "+%ld:+%ld", &u, &g) == 2 && u >= 0 && g >= 0) {
-			out->uid = u;
-			out->gid = g;
-		}
-		free(label);
-	}
 	vcpu = xpath_text(ctx, "/domain/vcpu");
 	out->smp = vcpu ? (unsigned)strtoul(vcpu, NULL, 10) : 1;
 	if (a.local && (ret = attr_size("local", a.local, &out->local_bytes, err, errlen)))
@@ -511,6 +516,10 @@ int vmm_libvirt_conf_write(const struct vmm_libvirt_conf *c, const char *path)
 	add_str(o, "prefetch", c->prefetch);
 	add_str(o, "stats_json", c->stats_json);
 	add_str(o, "qemu", c->qemu);
+	t = json_object_new_array();
+	for (unsigned i = 0; i < c->tier_dir_count; i++)
+		json_object_array_add(t, json_object_new_string(c->tier_dirs[i]));
+	json_object_object_add(o, "own_dirs", t);
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
 	len = strlen(text);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -581,6 +590,13 @@ int vmm_libvirt_conf_read(const char *path, struct vmm_libvirt_conf *c, char *er
 				goto out;
 			}
 			c->tier_count++;
+		}
+	}
+	if (json_object_object_get_ex(o, "own_dirs", &t) && json_object_is_type(t, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(t) && i < VMM_MAX_TIERS; i++) {
+			s = json_object_get_string(json_object_array_get_idx(t, i));
+			if (s && s[0] == '/' && (c->tier_dirs[c->tier_dir_count] = strdup(s)))
+				c->tier_dir_count++;
 		}
 	}
 	if ((s = get_str(o, "policy")))

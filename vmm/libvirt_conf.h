@@ -49,9 +49,10 @@ struct vmm_libvirt_conf {
 	char *tiers[VMM_MAX_TIERS];     /* full tier specs, as poolvm run takes them */
 	unsigned tier_count;
 	char *policy, *prefetch, *stats_json, *qemu;
-	char *tier_dirs[VMM_MAX_TIERS]; /* directories the tiers' files live in */
+	/* Directories the tiers' files live in; in the JSON file, those the
+	 * hook created, which it gives to QEMU's user at "start". */
+	char *tier_dirs[VMM_MAX_TIERS];
 	unsigned tier_dir_count;
-	long uid, gid;                  /* QEMU's user (libvirt's DAC label), or -1 */
 };
 
 /**
@@ -63,6 +64,13 @@ struct vmm_libvirt_conf {
  */
 int vmm_libvirt_conf_from_xml(const char *xml, size_t len, struct vmm_libvirt_conf *out,
 			      char *err, size_t errlen);
+
+/**
+ * vmm_libvirt_dac_owner() - the uid:gid QEMU will run as, from libvirt's
+ * DAC <seclabel> (present from the "start" hook on, not at "prepare").
+ * Return: 0, or -ENOENT when the XML has none (QEMU runs as root).
+ */
+int vmm_libvirt_dac_owner(const char *xml, size_t len, long *uid, long *gid);
 
 /** vmm_libvirt_conf_write() - store @c as JSON at @path (0644, atomically). */
 int vmm_libvirt_conf_write(const struct vmm_libvirt_conf *c, const char *path);

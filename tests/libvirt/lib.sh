@@ -73,10 +73,7 @@ lv_private_tree() {
 	cat >>/etc/libvirt/qemu.conf <<'CONF'
 
 # poolvm test (tests/libvirt/lib.sh)
-user = "root"
-group = "root"
 cgroup_controllers = [ ]
-security_driver = "none"
 CONF
 	cat >/etc/libvirt/libvirtd.conf <<'CONF'
 unix_sock_group = "root"
@@ -86,6 +83,42 @@ CONF
 	cat >/etc/libvirt/virtlogd.conf <<'CONF'
 log_outputs = "3:stderr"
 CONF
+}
+
+# lv_qemu_user - how QEMU runs, set in the private qemu.conf: as
+# libvirt-qemu:kvm (Debian's default, the domain stays untainted) when
+# that user exists and the kernel has /dev/userfaultfd, else as root.
+# For the unprivileged QEMU, a copy of the /dev/userfaultfd node that group
+# kvm may open is bind-mounted over it in this namespace only, and libvirt
+# is told to put it in QEMU's private /dev (cgroup_device_acl): an
+# unprivileged process may create a userfaultfd through the device even
+# where vm.unprivileged_userfaultfd=0. Sets LV_QEMU_USER.
+lv_qemu_user() {
+	local mm
+	LV_QEMU_USER=root
+	if [ "${POOLVM_TEST_LIBVIRT_ROOT:-0}" != 1 ] && id libvirt-qemu >/dev/null 2>&1 &&
+	   getent group kvm >/dev/null && [ -c /dev/userfaultfd ]; then
+		mm=$(stat -c '%t %T' /dev/userfaultfd)
+		if mknod "$PVM_TMP/userfaultfd" c $((0x${mm% *})) $((0x${mm#* })) &&
+		   chown root:kvm "$PVM_TMP/userfaultfd" && chmod 0660 "$PVM_TMP/userfaultfd" &&
+		   mount --bind "$PVM_TMP/userfaultfd" /dev/userfaultfd; then
+			LV_QEMU_USER=libvirt-qemu
+		fi
+	fi
+	if [ "$LV_QEMU_USER" = root ]; then
+		printf 'user = "root"\ngroup = "root"\n' >>/etc/libvirt/qemu.conf
+	else
+		cat >>/etc/libvirt/qemu.conf <<'CONF'
+user = "libvirt-qemu"
+group = "kvm"
+cgroup_device_acl = [
+    "/dev/null", "/dev/full", "/dev/zero",
+    "/dev/random", "/dev/urandom",
+    "/dev/ptmx", "/dev/kvm", "/dev/userfaultfd"
+]
+CONF
+	fi
+	chmod 0755 "$PVM_TMP"   # QEMU's user reaches the console and tier files
 }
 
 # lv_start_daemons - install the hook, start virtlogd and libvirtd, wait

@@ -25,9 +25,8 @@ pvm_init "$@"
 trap 'lv_cleanup $?' EXIT
 pvm_require_guest
 lv_private_tree
+lv_qemu_user
 lv_start_daemons
-chmod 0755 "$PVM_TMP"
-mkdir -p "$PVM_TMP/tier"
 
 # define_pooled NAME CMD [poolvm define options...] - a 256 MiB domain kept
 # to 64 MiB, console in $PVM_TMP/NAME.console, running CMD in the guest.
