@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -16,6 +17,7 @@
 #include "libvirt_conf.h"
 
 #define HOOK_NAME "poolvm"
+#define POOLVM_LIBVIRT_LOGDIR "/var/log/libvirt/qemu"
 
 static void hook_usage(FILE *f)
 {
@@ -135,6 +137,30 @@ static int hook_start(const char *name, const char *xml, size_t len)
 	return ret < 0 ? 1 : 0;
 }
 
+/* Also say it in the domain's log, where an operator looks first; libvirt
+ * itself shows the hook's stderr as the error of 'virsh start'. */
+static void domain_log(const char *name, const char *msg)
+{
+	char path[PATH_MAX], line[2048], ts[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	int fd, n;
+
+	if (!vmm_libvirt_name_ok(name) ||
+	    snprintf(path, sizeof(path), "%s/%s.log", POOLVM_LIBVIRT_LOGDIR, name) >= (int)sizeof(path))
+		return;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S+0000", &tm);
+	n = snprintf(line, sizeof(line), "%s: poolvm hook: %s; the domain was not started\n", ts, msg);
+	if (n > 0 && write(fd, line, PVM_MIN((size_t)n, sizeof(line) - 1)) < 0) {
+		/* stderr has it too */
+	}
+	close(fd);
+}
+
 static int hook_prepare(const char *name, const char *xml, size_t len)
 {
 	struct vmm_libvirt_conf c;
@@ -150,6 +176,7 @@ static int hook_prepare(const char *name, const char *xml, size_t len)
 	if (ret < 0) {
 		fprintf(stderr, "poolvm: domain %s: %s\n", name,
 			ret == -EINVAL ? err : strerror(-ret));
+		domain_log(name, ret == -EINVAL ? err : strerror(-ret));
 		return 1;
 	}
 	if (strcmp(c.name, name) != 0) {

@@ -72,6 +72,8 @@ fi
 cat "$PVM_TMP/bad-start.log"
 grep -q "poolvm:pool local='lots': not a size" "$PVM_TMP/bad-start.log" ||
 	pvm_fail "virsh start did not show poolvm's message about local='lots'" "$PVM_TMP/bad-start.log"
+grep -q "poolvm hook: poolvm:pool local='lots': not a size" "$(lv_domain_log "$bad")" ||
+	pvm_fail "the domain log does not say why $bad did not start" "$(lv_domain_log "$bad")"
 wait_state "$bad" 'shut off' 5 || pvm_fail "$bad is not shut off after the failed start"
 no_processes "$bad"
 [ ! -e "/run/poolvm/libvirt/$bad.json" ] || pvm_fail "a config was written for a malformed domain"
