@@ -57,6 +57,29 @@ no_processes() {
 	[ -z "$p" ] || pvm_fail "processes still running for $1: $p"
 }
 
+# --- 0. poolvm define and libvirt-install say what is wrong ------------------
+# define_refused WORDS ARGS... - poolvm define ARGS exits 2 naming WORDS.
+define_refused() {
+	local words=$1 rc=0
+	shift
+	"$PVM_POOLVM" define "$@" >"$PVM_TMP/def.log" 2>&1 || rc=$?
+	[ "$rc" = 2 ] || pvm_fail "poolvm define $* exited $rc, not 2" "$PVM_TMP/def.log"
+	grep -qF -- "$words" "$PVM_TMP/def.log" || pvm_fail "poolvm define $*: no '$words'" "$PVM_TMP/def.log"
+}
+define_refused "--name is required" --mem 256M --kernel "$PVM_KERNEL"
+define_refused "'a/b' is not a name" --name a/b --mem 256M --kernel "$PVM_KERNEL"
+define_refused "--mem: '1000' is not a whole number of MiB" --name x --mem 1000 --kernel "$PVM_KERNEL"
+define_refused "--tier remote needs --pod" --name x --mem 256M --tier remote --kernel "$PVM_KERNEL"
+define_refused "--kernel /nonexistent: No such file" --name x --mem 256M --kernel /nonexistent
+define_refused "policy='nope'" --name x --mem 256M --policy nope --kernel "$PVM_KERNEL"
+define_refused "nothing to boot" --name x --mem 256M
+[ -z "$(lv_virsh list --all --name)" ] || pvm_fail "a refused poolvm define defined a domain"
+"$PVM_POOLVM" libvirt-install --hooks-dir /etc/libvirt/hooks >"$PVM_TMP/install2.log" 2>&1 ||
+	pvm_fail "poolvm libvirt-install (again) failed" "$PVM_TMP/install2.log"
+grep -q "hook already installed" "$PVM_TMP/install2.log" ||
+	pvm_fail "a second libvirt-install did not say the hook is already installed" "$PVM_TMP/install2.log"
+pvm_say "poolvm define refuses bad input; libvirt-install is idempotent"
+
 # --- 1. malformed metadata ---------------------------------------------------
 bad=pvm-bad-$$
 
