@@ -576,21 +576,23 @@ int vmm_launch_run(const struct vmm_launch_config *cfg)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, &oldmask);
+	if (cfg->serve_only) {
+		/* The socket and the pidfd are ours from here on: closed and
+		 * unlinked at the end, even when a tier fails to open (QEMU's
+		 * preload library then finds nobody and QEMU stops). */
+		l.listen_fd = cfg->attach_listen_fd;
+		l.qemu_pidfd = cfg->qemu_pidfd;
+		l.qemu = cfg->qemu_pid;
+		snprintf(l.sock_path, sizeof(l.sock_path), "%s", cfg->attach_path);
+	}
 	for (unsigned i = 0; i < cfg->tier_count; i++) {
 		ret = swap_tier_open(cfg->tiers[i], &l.tiers[i]);
 		if (ret < 0)
 			goto out;   /* the tier said what was wrong */
 		l.tier_count++;
 	}
-	if (cfg->serve_only) {
-		/* The socket and the pidfd are ours from here on. */
-		l.listen_fd = cfg->attach_listen_fd;
-		l.qemu_pidfd = cfg->qemu_pidfd;
-		l.qemu = cfg->qemu_pid;
-		snprintf(l.sock_path, sizeof(l.sock_path), "%s", cfg->attach_path);
-	} else if (find_preload(&l) < 0 || make_socket(&l) < 0) {
+	if (!cfg->serve_only && (find_preload(&l) < 0 || make_socket(&l) < 0))
 		goto out;
-	}
 	if (cfg->trace && trace_open(&l) < 0)
 		goto out;
 	if (cfg->policy_model) {

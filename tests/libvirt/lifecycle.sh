@@ -114,6 +114,22 @@ grep -q "not poolvm's QEMU wrapper" "$PVM_TMP/bad-start2.log" ||
 no_processes "$bad"
 lv_virsh undefine "$bad" >/dev/null
 
+# The pager cannot open its tier (a directory QEMU's user may not write):
+# QEMU must not run without it, and nothing stays behind.
+if [ "$LV_QEMU_USER" != root ]; then
+	mkdir -m 0700 "$PVM_TMP/rootonly"
+	define_pooled "$bad" true --disk-tier "$PVM_TMP/rootonly/$bad.pages"
+	if lv_virsh start "$bad" >"$PVM_TMP/bad-start3.log" 2>&1; then
+		pvm_fail "a domain whose pager cannot open its tier started"
+	fi
+	grep -q "poolvm-pager" "$(lv_domain_log "$bad")" ||
+		pvm_fail "the domain log does not have the pager's reason" "$(lv_domain_log "$bad")"
+	grep -E 'poolvm-pager|poolvm-preload' "$(lv_domain_log "$bad")" | sed 's/^/  log: /'
+	wait_state "$bad" 'shut off' 10 || pvm_fail "$bad not shut off after its pager failed"
+	no_processes "$bad"
+	lv_virsh undefine "$bad" >/dev/null
+fi
+
 # --- 2. an ordinary domain through the wrapper ------------------------------
 plain=pvm-plain-$$
 lv_track "$plain"
