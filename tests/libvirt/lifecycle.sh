@@ -10,8 +10,10 @@
 # 2. an ordinary domain (no poolvm element) with poolvm-qemu as emulator
 #    runs plain QEMU: no preload library, no attach socket, no pager; the
 #    guest boots and powers off.
-# 3. a pooled domain: virsh destroy (SIGTERM, then SIGKILL) leaves no QEMU
-#    and no pager; the pager writes its statistics; the config is removed.
+# 3. a pooled domain whose guest runs busybox acpid: virsh shutdown (an
+#    ACPI power-button press) powers it off; the pager exits and writes its
+#    statistics. Started again, virsh destroy (SIGTERM, then SIGKILL) leaves
+#    no QEMU and no pager; the config is removed.
 # 4. a pooled domain whose pager is killed: QEMU is stopped (fail-stop)
 #    and libvirt sees the domain shut off.
 set -euo pipefail
@@ -36,7 +38,7 @@ define_pooled() {
 	lv_track "$name"
 	"$PVM_POOLVM" define --name "$name" --mem 256M --local 64M --tier disk \
 		--disk-tier "$PVM_TMP/tier/$name.pages" --accel tcg \
-		--kernel "$PVM_KERNEL" --initrd "$PVM_INITRD" --serial-log "$PVM_TMP/$name.console" \
+		--kernel "$PVM_KERNEL" --initrd "${INITRD:-$PVM_INITRD}" --serial-log "$PVM_TMP/$name.console" \
 		--append "console=ttyS0 quiet pvm_run=\"$cmd\"" "$@" \
 		>"$PVM_TMP/define.log" 2>&1 || pvm_fail "poolvm define $name failed" "$PVM_TMP/define.log"
 }
@@ -154,19 +156,47 @@ wait_state "$plain" 'shut off' 60 || pvm_fail "the ordinary domain did not power
 no_processes "$plain"
 pvm_say "ordinary domain: plain QEMU $qemu_pid, booted and powered off"
 
-# --- 3. destroy ---------------------------------------------------------------
+# --- 3. shutdown, destroy ------------------------------------------------------
+# An image whose guest answers the ACPI power button (button, evdev, acpid).
+printf '#!/bin/sh\necho poolvm-guest: power button >/dev/console\npoweroff -f\n' >"$PVM_TMP/pwrf"
+chmod +x "$PVM_TMP/pwrf"
+pvm_build_image "$PVM_TMP/img" --name acpi --modules 'button evdev' \
+	--add "$PVM_TMP/pwrf:/etc/acpi/PWRF/00000080" >"$PVM_TMP/build.log" 2>&1 ||
+	pvm_fail "building the acpid image failed" "$PVM_TMP/build.log"
+INITRD=$PVM_TMP/img/acpi.cpio.gz
+[ -f "$INITRD" ] || pvm_fail "the acpid image was not built" "$PVM_TMP/build.log"
 vm=pvm-life-$$
-define_pooled "$vm" "pvm-memtest seq --size 100 && sleep 600"
+define_pooled "$vm" "acpid -f -c /etc/acpi -l /dev/null & pvm-memtest seq --size 100 && sleep 600"
+stats=/run/poolvm/libvirt/$vm/stats.json
+# wait_pass - until the guest's memtest passed (it then sleeps).
+wait_pass() {
+	local start=$SECONDS
+	until [ "$(pvm_count "$PVM_TMP/$vm.console" 'verdict=PASS')" -ge "$1" ]; do
+		[ $((SECONDS - start)) -lt 90 ] || pvm_fail "memtest did not pass in 90 s" "$PVM_TMP/$vm.console"
+		sleep 0.5
+	done
+}
 lv_virsh start "$vm" >/dev/null || pvm_fail "virsh start $vm failed" "$(lv_domain_log "$vm")"
 qemu_pid=$(cat "/run/libvirt/qemu/$vm.pid")
 pager_pid=$(lv_pager_pids "$vm")
 [ -n "$pager_pid" ] || pvm_fail "no pager for $vm" "$(lv_domain_log "$vm")"
-PVM_POOLVM_PID=
-start=$SECONDS
-until [ "$(pvm_count "$PVM_TMP/$vm.console" 'verdict=PASS')" = 1 ]; do
-	[ $((SECONDS - start)) -lt 90 ] || pvm_fail "memtest did not pass in 90 s" "$PVM_TMP/$vm.console"
-	sleep 0.5
-done
+wait_pass 1
+lv_virsh shutdown "$vm" >/dev/null || pvm_fail "virsh shutdown $vm failed"
+wait_state "$vm" 'shut off' 30 || pvm_fail "$vm did not shut down on virsh shutdown" "$PVM_TMP/$vm.console"
+grep -q 'poolvm-guest: power button' "$PVM_TMP/$vm.console" ||
+	pvm_fail "the guest did not see the power button" "$PVM_TMP/$vm.console"
+pvm_wait_gone "$qemu_pid" 10 || pvm_fail "QEMU $qemu_pid alive after shutdown"
+pvm_wait_gone "$pager_pid" 10 || pvm_fail "pager $pager_pid alive after shutdown"
+pvm_check_healthy_stats "$stats"
+pvm_check_positive "$stats" evictions refaults
+pvm_say "virsh shutdown: the guest powered off, QEMU $qemu_pid and pager $pager_pid gone"
+rm -f "$stats"
+: >"$PVM_TMP/$vm.console"
+lv_virsh start "$vm" >/dev/null || pvm_fail "virsh start $vm (again) failed" "$(lv_domain_log "$vm")"
+qemu_pid=$(cat "/run/libvirt/qemu/$vm.pid")
+pager_pid=$(lv_pager_pids "$vm")
+[ -n "$pager_pid" ] || pvm_fail "no pager for $vm" "$(lv_domain_log "$vm")"
+wait_pass 1
 lv_virsh destroy "$vm" >/dev/null || pvm_fail "virsh destroy $vm failed"
 pvm_wait_gone "$qemu_pid" 10 || pvm_fail "QEMU $qemu_pid alive after destroy"
 pvm_wait_gone "$pager_pid" 10 || pvm_fail "pager $pager_pid alive after destroy"
