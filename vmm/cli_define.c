@@ -63,7 +63,9 @@ static void define_usage(FILE *f)
 "                        " POOLVM_LIBVIRT_RUNDIR "/NAME/stats.json)\n"
 "\n"
 "Output:\n"
-"  --uri URI             libvirt connection (default qemu:///system)\n"
+"  --uri URI             libvirt connection (default qemu:///system); with a\n"
+"                        remote URI (qemu+ssh://HOST/system) files are not\n"
+"                        checked here: they are paths on HOST\n"
 "  --print-xml           print the domain XML, define nothing\n"
 "  -h, --help            this help\n"
 "\n"
@@ -248,6 +250,10 @@ static char *build_xml(const struct define_opts *o, const char *type)
 	return b.s;
 }
 
+/* Files are checked here only when libvirtd runs on this host: a URI with a
+ * host part (qemu+ssh://host/system) names files on that host. */
+static bool remote_uri;
+
 static int need_file(const char *opt, const char *path)
 {
 	if (path[0] != '/') {
@@ -255,7 +261,7 @@ static int need_file(const char *opt, const char *path)
 			opt, path);
 		return -EINVAL;
 	}
-	if (access(path, R_OK) < 0) {
+	if (!remote_uri && access(path, R_OK) < 0) {
 		pvm_err("%s %s: %s", opt, path, strerror(errno));
 		return -errno;
 	}
@@ -546,6 +552,11 @@ int cli_define(int argc, char **argv)
 		exe[n] = '\0';
 		snprintf(emu, sizeof(emu), "%s/poolvm-qemu", dirname(exe));
 		o.emulator = emu;
+	}
+	{
+		const char *h = strstr(o.uri, "://");
+
+		remote_uri = h && h[3] && h[3] != '/';
 	}
 	if (validate(&o) < 0)
 		return 2;

@@ -39,7 +39,7 @@ static char *domain(const char *pool, const char *backing, const char *emu)
 }
 
 #define MEMFD "<source type='memfd'/><access mode='shared'/>"
-#define EMU "/usr/lib/poolvm/poolvm-qemu"
+#define EMU "/usr/local/bin/poolvm-qemu"
 
 static int parse(const char *pool, const char *backing, const char *emu,
 		 struct vmm_libvirt_conf *c, char *err, size_t errlen)
