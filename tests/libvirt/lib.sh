@@ -70,8 +70,9 @@ lv_private_tree() {
 		mount --bind "$PVM_TMP/root$d" "$d" || pvm_fail "bind mount over $d failed"
 	done
 	mkdir -p /var/lib/libvirt/qemu /var/log/libvirt/qemu /var/cache/libvirt/qemu
-	cat >>/etc/libvirt/qemu.conf <<'CONF'
-
+	# Our own qemu.conf, not the host's with lines appended: the host's
+	# may already set the keys we set.
+	cat >/etc/libvirt/qemu.conf <<'CONF'
 # poolvm test (tests/libvirt/lib.sh)
 cgroup_controllers = [ ]
 CONF
