@@ -42,6 +42,7 @@ packages=(
 	libzstd-dev libcairo2-dev libinih-dev
 	python3 clang libclang-rt-14-dev iproute2 util-linux
 	libmicrohttpd-dev libncurses-dev
+	libvirt-daemon-system libvirt-clients libvirt-dev libxml2-dev
 )
 
 installed() {

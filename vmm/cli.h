@@ -14,5 +14,8 @@ const struct cli_command *cli_commands(size_t *count);
 int cli_run(int argc, char **argv);
 int cli_help(int argc, char **argv);
 int cli_version(int argc, char **argv);
+int cli_define(int argc, char **argv);          /* cli_define.c */
+int cli_libvirt_install(int argc, char **argv); /* cli_libvirt_hook.c */
+int cli_libvirt_hook(int argc, char **argv);
 
 #endif

@@ -43,6 +43,7 @@ struct launch {
 	struct swap_pager *pager;
 	struct swap_region region;
 	int listen_fd, conn_fd, sig_fd, fail_efd;
+	int qemu_pidfd;                  /* serve_only: readable when QEMU is gone */
 	pid_t qemu;
 	int qemu_status;
 	bool qemu_exited, terminating, killed_for_failure, conn_quiet;
@@ -140,7 +141,7 @@ enum vmm_accel vmm_accel_resolve(enum vmm_accel want)
 	return ver == KVM_API_VERSION ? VMM_ACCEL_KVM : VMM_ACCEL_TCG;
 }
 
-static int find_preload(struct launch *l)
+int vmm_find_preload(const char *explicit_path, char out[], size_t len)
 {
 	const char *env = getenv("POOLVM_PRELOAD");
 	static const char *const rel[] = {
@@ -150,10 +151,12 @@ static int find_preload(struct launch *l)
 	char exe[PATH_MAX], dir[PATH_MAX];
 	ssize_t n;
 
-	if (l->cfg->preload || env) {
-		const char *p = l->cfg->preload ? l->cfg->preload : env;
+	char real[PATH_MAX];
 
-		if (!realpath(p, l->preload)) {
+	if (explicit_path || env) {
+		const char *p = explicit_path ? explicit_path : env;
+
+		if (!realpath(p, real) || snprintf(out, len, "%s", real) >= (int)len) {
 			pvm_err("preload library %s: %s", p, strerror(errno));
 			return -ENOENT;
 		}
@@ -168,11 +171,17 @@ static int find_preload(struct launch *l)
 		char cand[PATH_MAX * 2];
 
 		snprintf(cand, sizeof(cand), "%s/%s", dir, rel[i]);
-		if (access(cand, R_OK) == 0 && realpath(cand, l->preload))
+		if (access(cand, R_OK) == 0 && realpath(cand, real) &&
+		    snprintf(out, len, "%s", real) < (int)len)
 			return 0;
 	}
 	pvm_err("cannot find libpoolvm-preload.so next to %s; set POOLVM_PRELOAD", exe);
 	return -ENOENT;
+}
+
+static int find_preload(struct launch *l)
+{
+	return vmm_find_preload(l->cfg->preload, l->preload, sizeof(l->preload));
 }
 
 static int make_socket(struct launch *l)
@@ -445,7 +454,7 @@ static void write_stats(struct launch *l, int exit_code)
 	uint64_t now = pvm_now_ns();
 
 	json_object_object_add(o, "exit_code", json_object_new_int(exit_code));
-	if (l->qemu_exited) {
+	if (l->qemu_exited && !l->cfg->serve_only) {
 		if (WIFEXITED(l->qemu_status))
 			json_object_object_add(o, "qemu_exit_status", json_object_new_int(WEXITSTATUS(l->qemu_status)));
 		else if (WIFSIGNALED(l->qemu_status))
@@ -503,6 +512,8 @@ static void cleanup(struct launch *l)
 		close(l->sig_fd);
 	if (l->fail_efd >= 0)
 		close(l->fail_efd);
+	if (l->qemu_pidfd >= 0)
+		close(l->qemu_pidfd);
 	if (l->sock_path[0])
 		unlink(l->sock_path);
 	if (l->rundir[0])
@@ -555,7 +566,7 @@ int vmm_launch_run(const struct vmm_launch_config *cfg)
 {
 	struct launch l = {
 		.cfg = cfg, .listen_fd = -1, .conn_fd = -1, .sig_fd = -1, .fail_efd = -1,
-		.region = { .uffd = -1, .memfd = -1 },
+		.qemu_pidfd = -1, .region = { .uffd = -1, .memfd = -1 },
 	};
 	sigset_t mask, oldmask;
 	int exit_code = 1, ret;
@@ -570,13 +581,22 @@ int vmm_launch_run(const struct vmm_launch_config *cfg)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, &oldmask);
+	if (cfg->serve_only) {
+		/* The socket and the pidfd are ours from here on: closed and
+		 * unlinked at the end, even when a tier fails to open (QEMU's
+		 * preload library then finds nobody and QEMU stops). */
+		l.listen_fd = cfg->attach_listen_fd;
+		l.qemu_pidfd = cfg->qemu_pidfd;
+		l.qemu = cfg->qemu_pid;
+		snprintf(l.sock_path, sizeof(l.sock_path), "%s", cfg->attach_path);
+	}
 	for (unsigned i = 0; i < cfg->tier_count; i++) {
 		ret = swap_tier_open(cfg->tiers[i], &l.tiers[i]);
 		if (ret < 0)
 			goto out;   /* the tier said what was wrong */
 		l.tier_count++;
 	}
-	if (find_preload(&l) < 0 || make_socket(&l) < 0)
+	if (!cfg->serve_only && (find_preload(&l) < 0 || make_socket(&l) < 0))
 		goto out;
 	if (cfg->trace && trace_open(&l) < 0)
 		goto out;
@@ -599,7 +619,7 @@ int vmm_launch_run(const struct vmm_launch_config *cfg)
 	if (vmm_control_start(cfg->name ? cfg->name : "poolvm", cfg->metrics, cfg->mem_bytes,
 			      cfg->local_bytes, &l.control) < 0)
 		goto out;
-	if (start_qemu(&l, &oldmask) < 0)
+	if (!cfg->serve_only && start_qemu(&l, &oldmask) < 0)
 		goto out;
 
 	while (!l.qemu_exited) {
@@ -608,9 +628,10 @@ int vmm_launch_run(const struct vmm_launch_config *cfg)
 			{ .fd = l.fail_efd, .events = POLLIN },
 			{ .fd = l.conn_quiet ? -1 : l.conn_fd >= 0 ? l.conn_fd : l.listen_fd,
 			  .events = POLLIN },
+			{ .fd = l.qemu_pidfd, .events = POLLIN },
 		};
 		int timeout = l.pager ? -1 : 1000;
-		int r = poll(pfd, 3, timeout);
+		int r = poll(pfd, 4, timeout);
 
 		if (r < 0 && errno != EINTR) {
 			pvm_err("poll: %s", strerror(errno));
@@ -618,6 +639,11 @@ int vmm_launch_run(const struct vmm_launch_config *cfg)
 		}
 		if (pfd[0].revents)
 			handle_signal(&l);
+		if (pfd[3].revents) {
+			/* serve_only: not our child, so no status to collect */
+			l.qemu_exited = true;
+			l.qemu_status = -1;
+		}
 		if (pfd[1].revents && !l.killed_for_failure) {
 			l.killed_for_failure = true;
 			pvm_err("stopping the guest: %s", swap_pager_failed(l.pager));
@@ -651,6 +677,12 @@ int vmm_launch_run(const struct vmm_launch_config *cfg)
 
 	if (l.killed_for_failure) {
 		exit_code = 3;
+	} else if (cfg->serve_only) {
+		exit_code = l.pager ? 0 : 1;
+		if (l.pager)
+			pvm_info("QEMU %d exited", (int)l.qemu);
+		else
+			pvm_err("QEMU %d exited before handing over its guest RAM", (int)l.qemu);
 	} else if (WIFEXITED(l.qemu_status)) {
 		exit_code = WEXITSTATUS(l.qemu_status);
 		if (!l.pager && exit_code == 0)

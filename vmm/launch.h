@@ -12,6 +12,7 @@
 #define POOLVM_VMM_LAUNCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define VMM_MAX_TIERS 8
@@ -53,6 +54,15 @@ struct vmm_launch_config {
 	bool quiet;
 	char **qemu_extra;              /* after "--" */
 	int qemu_extra_count;
+	/* Serve a QEMU that someone else started (poolvm-qemu under libvirt):
+	 * no QEMU is forked; attach_listen_fd is a listening socket already
+	 * bound at attach_path, qemu_pidfd a pidfd of the QEMU to serve. The
+	 * launch ends when that QEMU does; its exit status is not known. */
+	bool serve_only;
+	int attach_listen_fd;
+	const char *attach_path;        /* unlinked at the end */
+	int qemu_pidfd;
+	int qemu_pid;
 };
 
 /**
@@ -62,6 +72,13 @@ struct vmm_launch_config {
  * pager fail-stopped, 1 on a setup error (already reported).
  */
 int vmm_launch_run(const struct vmm_launch_config *cfg);
+
+/**
+ * vmm_find_preload() - the path of libpoolvm-preload.so: @explicit, else
+ * $POOLVM_PRELOAD, else next to the running executable. Reports an error.
+ * Return: 0, or -ENOENT when there is none.
+ */
+int vmm_find_preload(const char *explicit_path, char out[], size_t len);
 
 /** vmm_accel_resolve() - KVM when /dev/kvm is usable for AUTO. */
 enum vmm_accel vmm_accel_resolve(enum vmm_accel want);

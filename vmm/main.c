@@ -16,6 +16,9 @@ static const struct cli_command commands[] = {
 	{ "train", "learn the learned eviction policy's model from traces", train_cli_main },
 	{ "stats", "print the live statistics of this host's VMs and pods", stats_cli_main },
 	{ "top", "a live view of this host's VMs and pods", top_cli_main },
+	{ "define", "define a pooled libvirt domain (libvirt's API)", cli_define },
+	{ "libvirt-install", "install the qemu hook that lets libvirt run pooled domains", cli_libvirt_install },
+	{ "libvirt-hook", "libvirt's qemu hook for pooled domains (run by libvirt)", cli_libvirt_hook },
 	{ "help", "show help for a command", cli_help },
 	{ "version", "print the version", cli_version },
 };
