@@ -10,12 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "pod.h"
+#include "registry.h"
 
 static struct pod *cli_pod;
 static volatile sig_atomic_t cli_signals;
+static const char *cli_etcd, *cli_etcd_prefix;   /* --etcd, --etcd-prefix */
+static unsigned int cli_etcd_ttl;                 /* --etcd-ttl, seconds */
 
 static void usage(FILE *f)
 {
@@ -49,6 +53,13 @@ static void usage(FILE *f)
 		"  --poll-us N            after serving a request, busy-poll N microseconds for\n"
 		"                         the next before sleeping (50; 0: sleep at once). Longer\n"
 		"                         lowers fault latency at the cost of CPU on this host\n"
+		"  --etcd URL[,URL...]    register in the pod registry on etcd (http://HOST:2379\n"
+		"                         or HOST:2379; the next URL is tried when one is down):\n"
+		"                         PREFIX/pods/ADDRESS holds the address, fabric, total\n"
+		"                         and free memory, kept under a lease (docs/registry.md)\n"
+		"  --etcd-prefix /P       key prefix in etcd (/poolvm)\n"
+		"  --etcd-ttl S           lease TTL: the pod leaves the registry S seconds after\n"
+		"                         it stops renewing (dies); 2..3600 (10)\n"
 		"  --quiet                only errors and the serving line\n"
 		"  -h, --help             this text\n"
 		"\n"
@@ -109,6 +120,7 @@ enum {
 	OPT_MEMORY = 256, OPT_LISTEN, OPT_SECRET, OPT_FABRIC, OPT_HUGEPAGES,
 	OPT_CLIENT_TIMEOUT, OPT_DRAIN_TIMEOUT, OPT_STATS_JSON, OPT_QUIET,
 	OPT_POD_ID, OPT_SLAB, OPT_MAX_CLIENTS, OPT_POLL_US,
+	OPT_ETCD, OPT_ETCD_PREFIX, OPT_ETCD_TTL,
 };
 
 static const struct option options[] = {
@@ -125,6 +137,9 @@ static const struct option options[] = {
 	{ "slab-size", required_argument, NULL, OPT_SLAB },
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
 	{ "poll-us", required_argument, NULL, OPT_POLL_US },
+	{ "etcd", required_argument, NULL, OPT_ETCD },
+	{ "etcd-prefix", required_argument, NULL, OPT_ETCD_PREFIX },
+	{ "etcd-ttl", required_argument, NULL, OPT_ETCD_TTL },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -209,6 +224,32 @@ static int parse(int argc, char **argv, struct pod_config *cfg, bool *help)
 			cfg->poll_us = v ? (unsigned int)v : POD_POLL_NONE;
 			break;
 		}
+		case OPT_ETCD:
+			cli_etcd = optarg;
+			break;
+		case OPT_ETCD_PREFIX: {
+			char why[200];
+
+			if (registry_prefix_check(optarg, why, sizeof(why))) {
+				pvm_err("pod: --etcd-prefix: %s", why);
+				return -EINVAL;
+			}
+			cli_etcd_prefix = optarg;
+			break;
+		}
+		case OPT_ETCD_TTL: {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 2 || v > 3600) {
+				pvm_err("pod: --etcd-ttl '%s' is not seconds (2..3600)", optarg);
+				return -EINVAL;
+			}
+			cli_etcd_ttl = (unsigned int)v;
+			break;
+		}
 		case 'h':
 			*help = true;
 			return 0;
@@ -222,6 +263,10 @@ static int parse(int argc, char **argv, struct pod_config *cfg, bool *help)
 		pvm_err("pod: unexpected argument '%s' (see --help)", argv[optind]);
 		return -EINVAL;
 	}
+	if ((cli_etcd_prefix || cli_etcd_ttl) && !cli_etcd) {
+		pvm_err("pod: --etcd-prefix and --etcd-ttl need --etcd URL");
+		return -EINVAL;
+	}
 	if (!cfg->memory || !cfg->listen || !cfg->secret_file) {
 		pvm_err("pod: --memory, --listen and --secret-file are required (see --help)");
 		return -EINVAL;
@@ -229,8 +274,40 @@ static int parse(int argc, char **argv, struct pod_config *cfg, bool *help)
 	return 0;
 }
 
+/* The registry's view of the pod (registry_sample_fn). */
+static void sample_pod(void *arg, uint64_t *total, uint64_t *free_bytes, bool *draining)
+{
+	struct pod_stats s;
+
+	pod_get_stats(arg, &s);
+	*total = s.mem_total;
+	*free_bytes = s.mem_free;
+	*draining = s.draining;
+}
+
+static int announce(struct pod *pod, const struct pod_config *cfg, const char *fabric,
+		    struct registry_announce **out)
+{
+	struct registry_announce_config ac = {
+		.endpoints = cli_etcd,
+		.prefix = cli_etcd_prefix,
+		.ttl_s = cli_etcd_ttl,
+		.addr = pod_address(pod),
+		.fabric = fabric,
+		.pod_id = cfg->pod_id,
+		.sample = sample_pod,
+		.arg = pod,
+	};
+	char host[65] = "";
+
+	if (!ac.pod_id && !gethostname(host, sizeof(host) - 1))
+		ac.pod_id = host;
+	return registry_announce_start(&ac, out);
+}
+
 int pod_cli_main(int argc, char **argv)
 {
+	struct registry_announce *reg = NULL;
 	struct pod_config cfg = { 0 };
 	struct sigaction sa = { 0 }, old_term, old_int, old_pipe;
 	const char *fabric;
@@ -240,6 +317,8 @@ int pod_cli_main(int argc, char **argv)
 	size_t n;
 	int ret;
 
+	cli_etcd = cli_etcd_prefix = NULL;
+	cli_etcd_ttl = 0;
 	if (parse(argc, argv, &cfg, &help))
 		return 2;
 	if (help) {
@@ -274,8 +353,15 @@ int pod_cli_main(int argc, char **argv)
 		       pod_address(pod), shortname);
 	}
 	fflush(stdout);
+	if (cli_etcd && announce(pod, &cfg, shortname, &reg)) {
+		pvm_err("pod: not serving without the registry asked for (--etcd)");
+		pod_destroy(pod);
+		return 1;
+	}
 
 	ret = pod_run(pod);
+	/* Drained or stopped: leave the registry now, not at the TTL. */
+	registry_announce_stop(reg, true);
 
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGINT, &old_int, NULL);
