@@ -328,17 +328,25 @@ static const struct remote_discovery_ops file_discovery_ops = {
 
 /* ---- registry ---- */
 
-static const struct remote_discovery_ops *const discovery_kinds[] = {
-	&static_discovery_ops,
-	&file_discovery_ops,
-	NULL,
-};
+static const struct remote_discovery_ops *const *discovery_kinds(void)
+{
+	static const struct remote_discovery_ops *kinds[4];
+
+	if (!kinds[0]) {
+		kinds[0] = &static_discovery_ops;
+		kinds[1] = &file_discovery_ops;
+		kinds[2] = remote_discovery_etcd;     /* NULL ends the list early */
+	}
+	return kinds;
+}
 
 int remote_discovery_open(const char *kind, const char *arg,
 			  struct remote_discovery **out)
 {
-	for (size_t i = 0; discovery_kinds[i]; i++) {
-		const struct remote_discovery_ops *ops = discovery_kinds[i];
+	const struct remote_discovery_ops *const *kinds = discovery_kinds();
+
+	for (size_t i = 0; kinds[i]; i++) {
+		const struct remote_discovery_ops *ops = kinds[i];
 		int rc;
 
 		if (strcmp(ops->name, kind))
@@ -348,8 +356,28 @@ int remote_discovery_open(const char *kind, const char *arg,
 			(*out)->ops = ops;
 		return rc;
 	}
-	pvm_err("remote tier: unknown pod discovery '%s'", kind);
+	if (!strcmp(kind, "etcd"))
+		pvm_err("remote tier: this poolvm was built without the pod registry "
+			"(registry/), so it cannot find pods in etcd");
+	else
+		pvm_err("remote tier: unknown pod discovery '%s'", kind);
 	return -EINVAL;
+}
+
+int remote_discovery_reserve(struct remote_discovery *d,
+			     const struct remote_discovery_need *need)
+{
+	return d->ops->reserve ? d->ops->reserve(d, need) : 0;
+}
+
+uint64_t remote_discovery_quota(struct remote_discovery *d, const char *addr)
+{
+	return d->ops->quota ? d->ops->quota(d, addr) : UINT64_MAX;
+}
+
+bool remote_discovery_authoritative(struct remote_discovery *d)
+{
+	return d->ops->authoritative;
 }
 
 void remote_discovery_close(struct remote_discovery *d)
