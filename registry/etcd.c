@@ -202,11 +202,16 @@ static int post(struct etcd_client *c, const char *path, const char *json)
 {
 	struct curl_slist *headers = curl_slist_append(NULL,
 						       "Content-Type: application/json");
+	/* No "Expect: 100-continue" wait (1 s) before larger bodies. */
+	struct curl_slist *more = headers ? curl_slist_append(headers, "Expect:") : NULL;
 	char url[1024], failures[400] = "";
 	size_t flen = 0;
 
-	if (!headers)
+	if (!more) {
+		curl_slist_free_all(headers);
 		return -ENOMEM;
+	}
+	headers = more;
 	for (unsigned tried = 0; tried < c->nurls; tried++) {
 		unsigned i = (c->current + tried) % c->nurls;
 		long status = 0;

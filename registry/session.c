@@ -68,9 +68,10 @@ static void *session_main(void *arg)
 {
 	struct registry_session *s = arg;
 	uint64_t period_ns = (uint64_t)s->cfg.ttl_s * 1000000000ull / 3;
-	uint64_t next = pvm_now_ns() + period_ns;
+	uint64_t next = pvm_now_ns() + period_ns, last_tick = 0;
 
-	while (!session_sleep(s, PVM_MIN(1000u, s->cfg.ttl_s * 1000u / 3))) {
+	/* Wake often: a renewal that comes late under load loses the lease. */
+	while (!session_sleep(s, 250)) {
 		int64_t lease = atomic_load(&s->lease), ttl = 0, fresh = 0;
 		int rc = 0;
 
@@ -103,8 +104,11 @@ static void *session_main(void *arg)
 			/* Renew at TTL/3; after a failure, try again in a second. */
 			next = pvm_now_ns() + (rc ? 1000000000ull : period_ns);
 		}
-		if (s->cfg.on_tick && atomic_load(&s->lease))
+		if (s->cfg.on_tick && atomic_load(&s->lease) &&
+		    pvm_now_ns() - last_tick >= 1000000000ull) {
+			last_tick = pvm_now_ns();
 			s->cfg.on_tick(s->cfg.arg, s->etcd, atomic_load(&s->lease));
+		}
 	}
 	return NULL;
 }

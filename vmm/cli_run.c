@@ -64,8 +64,10 @@ static void run_usage(FILE *f)
 "  --registry etcd://HOST:PORT[,HOST:PORT...][/PREFIX]\n"
 "                        instead of --pod: find pods in the pod registry on etcd\n"
 "                        (pods started with --etcd; PREFIX default /poolvm) and\n"
-"                        reserve (--mem - --local) x --replicas there before\n"
-"                        using them; reservations end with this VM, and a pod\n"
+"                        reserve --mem x --replicas there before using them\n"
+"                        (a page keeps its tier copy while resident, so the\n"
+"                        tier may hold all of --mem); reservations end with\n"
+"                        this VM, and a pod\n"
 "                        that leaves the registry is treated as lost\n"
 "                        (docs/registry.md)\n"
 "  --secret-file FILE    shared secret the pods were started with (mode 0600)\n"
@@ -196,9 +198,11 @@ static int expand_remote_tier(struct vmm_launch_config *c)
 			/* The spec separates options with ',': endpoints with '+'. */
 			size_t start = n;
 
+			/* Reserve --mem per copy, not --mem minus --local: a page
+			 * that comes back keeps its tier copy (evicting it again
+			 * clean costs nothing), so the tier may hold every page. */
 			n += (size_t)snprintf(s + n, len - n, "%s,reserve=%llu", c->registry,
-					      (unsigned long long)(c->local_bytes
-						? c->mem_bytes - c->local_bytes : c->mem_bytes));
+					      (unsigned long long)c->mem_bytes);
 			for (size_t k = start; k < n && strncmp(s + k, ",reserve=", 9); k++)
 				if (s[k] == ',')
 					s[k] = '+';
