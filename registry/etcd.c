@@ -269,8 +269,9 @@ static int call(struct etcd_client *c, const char *path, const char *json,
 		return rc;
 	rc = etcd_parse_answer(c->body, c->body_len, obj, why, sizeof(why));
 	if (rc)
-		snprintf(c->error, sizeof(c->error), "%s%s: %s",
+		snprintf(c->error, sizeof(c->error), "%s%s: %s%s",
 			 c->urls[c->current], path,
+			 rc == -EPROTO ? "malformed answer: " : "",
 			 rc == -EACCES ? "etcd requires authentication, which "
 					 "poolvm does not do yet (use an etcd "
 					 "without auth on a trusted network)" : why);
