@@ -41,6 +41,7 @@ packages=(
 	busybox-static cpio xz-utils gzip linux-image-amd64
 	libzstd-dev libcairo2-dev
 	python3 clang libclang-rt-14-dev iproute2 util-linux
+	libcurl4-openssl-dev etcd-server etcd-client
 )
 
 installed() {
