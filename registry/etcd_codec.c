@@ -196,8 +196,8 @@ int etcd_parse_answer(const char *body, size_t len, struct json_object **obj,
 		if (!only_space) {
 			json_object_put(o);
 			json_tokener_free(tok);
-			snprintf(why, whylen, "answer is not JSON (starts with '%.24s')",
-				 body);
+			snprintf(why, whylen, "answer is not JSON (starts with '%.*s')",
+				 (int)(len < 24 ? len : 24), body);
 			for (char *c = why; *c; c++)
 				if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
 					*c = '?';
