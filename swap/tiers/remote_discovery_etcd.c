@@ -8,10 +8,12 @@
  * thread: if this VMM dies, its reservations expire with it) and reserves
  * copies x bytes spread over the registered pods, at most one copy's worth
  * per pod, in one transaction (registry_reserve). list() answers the pods
- * it holds a reservation on that are still registered; when one of them
- * left the registry (its lease expired: the pod died) or drains, it
- * reserves the same amount again on the pods that remain, so the tier can
- * rebuild the lost replicas there. When the lease itself was lost (etcd
+ * it holds a reservation on that are still registered (and those it listed
+ * before that are still registered: a draining pod stays readable while
+ * the tier moves its pages off); when one of them left the registry (its
+ * lease expired: the pod died) or drains, it reserves the same amount
+ * again on the pods that remain, so the tier can rebuild the lost
+ * replicas there. When the lease itself was lost (etcd
  * unreachable longer than its TTL), the next list() reserves again under
  * the new one.
  */
@@ -44,6 +46,11 @@ struct etcd_discovery {
 	pthread_mutex_t lock;                   /* holds, nholds (quota() reads) */
 	struct registry_hold holds[ETCD_HOLDS_MAX];
 	size_t nholds;
+	/* What list() answered last (repair thread only): a pod stays listed
+	 * while it is registered, even once we hold nothing there (it drains:
+	 * the tier must still read the pages it has there). */
+	struct remote_pod_addr listed[ETCD_HOLDS_MAX];
+	size_t nlisted;
 	bool said_error, said_short;
 };
 
@@ -258,6 +265,17 @@ static int etcd_disc_list(struct remote_discovery *d, struct remote_pod_addr *ad
 		if (registry_view_pod(&v, e->holds[i].pod))
 			snprintf(addrs[(*n)++].text, REMOTE_ADDR_MAX, "%s", e->holds[i].pod);
 	pthread_mutex_unlock(&e->lock);
+	/* Pods listed before and still registered stay (quota 0 now). */
+	for (size_t i = 0; i < e->nlisted && *n < max; i++) {
+		bool dup = false;
+
+		for (size_t k = 0; k < *n && !dup; k++)
+			dup = !strcmp(addrs[k].text, e->listed[i].text);
+		if (!dup && registry_view_pod(&v, e->listed[i].text))
+			addrs[(*n)++] = e->listed[i];
+	}
+	e->nlisted = PVM_MIN(*n, (size_t)ETCD_HOLDS_MAX);
+	memcpy(e->listed, addrs, e->nlisted * sizeof(*addrs));
 	registry_view_free(&v);
 	e->said_error = false;
 	return 0;
