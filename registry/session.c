@@ -263,6 +263,11 @@ int registry_announce_start(const struct registry_announce_config *cfg,
 			"(the shm fabric's names cannot be registered)", cfg->addr, why);
 		return -EINVAL;
 	}
+	if (!strncmp(cfg->addr, "0.0.0.0:", 8) || !strncmp(cfg->addr, "[::]:", 5)) {
+		pvm_err("registry: pod %s: a wildcard address cannot be registered; "
+			"give --listen the address VMMs should connect to", cfg->addr);
+		return -EINVAL;
+	}
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
