@@ -8,7 +8,9 @@
 # then write: both read before either writes). Pass: in every round exactly
 # one wins, the other is told there is no room, the pod's reservations sum
 # to exactly its total, and over all rounds the losing transactions were
-# seen conflicting (proof that the two really raced).
+# seen conflicting (proof that the two really raced). Then a VMM
+# (poolvm run --registry) asking for 64 MiB on the full pod refuses to
+# start, saying how much is missing.
 set -euo pipefail
 PVM_TEST_NAME=etcd_race
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -71,6 +73,14 @@ for round in $(seq 1 "$ROUNDS"); do
 		pvm_fail "round $round: the pod's reservations sum to $reserved, not its total $total"
 done
 et_registry ls
+# A VMM finds the same ledger full: it refuses to start, saying so.
+rc=0
+"$PVM_POOLVM" run --mem 64M --local 32M --replicas 1 --tier remote \
+	--registry "etcd://${ET_URL#http://}" --secret-file "$ET_SECRET" \
+	--kernel /nonexistent >"$PVM_TMP/run.out" 2>&1 </dev/null || rc=$?
+[ "$rc" != 0 ] && [ "$rc" -lt 128 ] || { cat "$PVM_TMP/run.out"; pvm_fail "poolvm run on a full registry: exit $rc"; }
+grep -q 'lack room for 1 copies of 64.0 MiB: 64.0 MiB short' "$PVM_TMP/run.out" ||
+	{ cat "$PVM_TMP/run.out"; pvm_fail "poolvm run on a full registry did not say it lacks room"; }
 [ "$conflicts" -gt 0 ] ||
 	pvm_fail "no transaction ever conflicted in $ROUNDS rounds: the racers did not race"
 pvm_pass "$ROUNDS rounds, never double-booked (racer a won $wins_a, b won $wins_b; $conflicts conflicting transactions retried)"
