@@ -101,9 +101,8 @@ uint64_t remote_discovery_quota(struct remote_discovery *d, const char *addr);
 /** remote_discovery_authoritative() - does a missing pod mean a gone pod? */
 bool remote_discovery_authoritative(struct remote_discovery *d);
 
-/* The etcd source (remote_discovery_etcd.c); NULL when poolvm was built
- * without the registry library. */
-extern const struct remote_discovery_ops *const remote_discovery_etcd;
+/* The etcd source (remote_discovery_etcd.c). */
+extern const struct remote_discovery_ops remote_discovery_etcd_ops;
 
 /**
  * remote_addr_check() - is @text a usable "HOST:PORT" ("[V6]:PORT" too, or

@@ -328,23 +328,16 @@ static const struct remote_discovery_ops file_discovery_ops = {
 
 /* ---- registry ---- */
 
-static const struct remote_discovery_ops *const *discovery_kinds(void)
-{
-	static const struct remote_discovery_ops *kinds[4];
-
-	if (!kinds[0]) {
-		kinds[0] = &static_discovery_ops;
-		kinds[1] = &file_discovery_ops;
-		kinds[2] = remote_discovery_etcd;     /* NULL ends the list early */
-	}
-	return kinds;
-}
+static const struct remote_discovery_ops *const kinds[] = {
+	&static_discovery_ops,
+	&file_discovery_ops,
+	&remote_discovery_etcd_ops,
+	NULL,
+};
 
 int remote_discovery_open(const char *kind, const char *arg,
 			  struct remote_discovery **out)
 {
-	const struct remote_discovery_ops *const *kinds = discovery_kinds();
-
 	for (size_t i = 0; kinds[i]; i++) {
 		const struct remote_discovery_ops *ops = kinds[i];
 		int rc;
@@ -356,11 +349,7 @@ int remote_discovery_open(const char *kind, const char *arg,
 			(*out)->ops = ops;
 		return rc;
 	}
-	if (!strcmp(kind, "etcd"))
-		pvm_err("remote tier: this poolvm was built without the pod registry "
-			"(registry/), so it cannot find pods in etcd");
-	else
-		pvm_err("remote tier: unknown pod discovery '%s'", kind);
+	pvm_err("remote tier: unknown pod discovery '%s'", kind);
 	return -EINVAL;
 }
 

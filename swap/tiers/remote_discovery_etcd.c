@@ -294,7 +294,7 @@ static uint64_t etcd_disc_quota(struct remote_discovery *d, const char *addr)
 	return q;
 }
 
-static const struct remote_discovery_ops etcd_discovery_ops = {
+const struct remote_discovery_ops remote_discovery_etcd_ops = {
 	.size = sizeof(struct remote_discovery_ops),
 	.name = "etcd",
 	.open = etcd_disc_open,
@@ -304,5 +304,3 @@ static const struct remote_discovery_ops etcd_discovery_ops = {
 	.quota = etcd_disc_quota,
 	.authoritative = true,
 };
-
-const struct remote_discovery_ops *const remote_discovery_etcd = &etcd_discovery_ops;
