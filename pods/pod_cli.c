@@ -17,9 +17,12 @@
 #include "ctl_server.h"
 #include "pod.h"
 #include "pod_control.h"
+#include "registry.h"
 
 static struct pod *cli_pod;
 static volatile sig_atomic_t cli_signals;
+static const char *cli_etcd, *cli_etcd_prefix;   /* --etcd, --etcd-prefix */
+static unsigned int cli_etcd_ttl;                 /* --etcd-ttl, seconds */
 
 static void usage(FILE *f)
 {
@@ -62,6 +65,13 @@ static void usage(FILE *f)
 		"                         section has one key per long option (memory = 16G,\n"
 		"                         listen = 10.0.0.5:7300, hugepages = yes); options\n"
 		"                         given here come after it (docs/operating.md)\n"
+		"  --etcd URL[,URL...]    register in the pod registry on etcd (http://HOST:2379\n"
+		"                         or HOST:2379; the next URL is tried when one is down):\n"
+		"                         PREFIX/pods/ADDRESS holds the address, fabric, total\n"
+		"                         and free memory, kept under a lease (docs/registry.md)\n"
+		"  --etcd-prefix /P       key prefix in etcd (/poolvm)\n"
+		"  --etcd-ttl S           lease TTL: the pod leaves the registry S seconds after\n"
+		"                         it stops renewing (dies); 2..3600 (10)\n"
 		"  --quiet                only errors and the serving line\n"
 		"  -h, --help             this text\n"
 		"\n"
@@ -123,6 +133,7 @@ enum {
 	OPT_CLIENT_TIMEOUT, OPT_DRAIN_TIMEOUT, OPT_STATS_JSON, OPT_QUIET,
 	OPT_POD_ID, OPT_SLAB, OPT_MAX_CLIENTS, OPT_POLL_US, OPT_CONFIG,
 	OPT_NAME, OPT_METRICS,
+	OPT_ETCD, OPT_ETCD_PREFIX, OPT_ETCD_TTL,
 };
 
 static const char *cli_name, *cli_metrics;      /* --name, --metrics */
@@ -144,6 +155,9 @@ static const struct option options[] = {
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "etcd", required_argument, NULL, OPT_ETCD },
+	{ "etcd-prefix", required_argument, NULL, OPT_ETCD_PREFIX },
+	{ "etcd-ttl", required_argument, NULL, OPT_ETCD_TTL },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -248,6 +262,32 @@ static int parse(int argc, char **argv, struct pod_config *cfg, bool *help)
 			cfg->poll_us = v ? (unsigned int)v : POD_POLL_NONE;
 			break;
 		}
+		case OPT_ETCD:
+			cli_etcd = optarg;
+			break;
+		case OPT_ETCD_PREFIX: {
+			char why[200];
+
+			if (registry_prefix_check(optarg, why, sizeof(why))) {
+				pvm_err("pod: --etcd-prefix: %s", why);
+				return -EINVAL;
+			}
+			cli_etcd_prefix = optarg;
+			break;
+		}
+		case OPT_ETCD_TTL: {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 2 || v > 3600) {
+				pvm_err("pod: --etcd-ttl '%s' is not seconds (2..3600)", optarg);
+				return -EINVAL;
+			}
+			cli_etcd_ttl = (unsigned int)v;
+			break;
+		}
 		case 'h':
 			*help = true;
 			return 0;
@@ -262,6 +302,10 @@ static int parse(int argc, char **argv, struct pod_config *cfg, bool *help)
 		pvm_err("pod: unexpected argument '%s' (see --help)", argv[optind]);
 		return -EINVAL;
 	}
+	if ((cli_etcd_prefix || cli_etcd_ttl) && !cli_etcd) {
+		pvm_err("pod: --etcd-prefix and --etcd-ttl need --etcd URL");
+		return -EINVAL;
+	}
 	if (!cfg->memory || !cfg->listen || !cfg->secret_file) {
 		pvm_err("pod: --memory, --listen and --secret-file are required (see --help)");
 		return -EINVAL;
@@ -269,8 +313,40 @@ static int parse(int argc, char **argv, struct pod_config *cfg, bool *help)
 	return 0;
 }
 
+/* The registry's view of the pod (registry_sample_fn). */
+static void sample_pod(void *arg, uint64_t *total, uint64_t *free_bytes, bool *draining)
+{
+	struct pod_stats s;
+
+	pod_get_stats(arg, &s);
+	*total = s.mem_total;
+	*free_bytes = s.mem_free;
+	*draining = s.draining;
+}
+
+static int announce(struct pod *pod, const struct pod_config *cfg, const char *fabric,
+		    struct registry_announce **out)
+{
+	struct registry_announce_config ac = {
+		.endpoints = cli_etcd,
+		.prefix = cli_etcd_prefix,
+		.ttl_s = cli_etcd_ttl,
+		.addr = pod_address(pod),
+		.fabric = fabric,
+		.pod_id = cfg->pod_id,
+		.sample = sample_pod,
+		.arg = pod,
+	};
+	char host[65] = "";
+
+	if (!ac.pod_id && !gethostname(host, sizeof(host) - 1))
+		ac.pod_id = host;
+	return registry_announce_start(&ac, out);
+}
+
 int pod_cli_main(int argc, char **argv)
 {
+	struct registry_announce *reg = NULL;
 	struct pod_config cfg = { 0 };
 	struct sigaction sa = { 0 }, old_term, old_int, old_pipe;
 	const char *fabric;
@@ -281,6 +357,8 @@ int pod_cli_main(int argc, char **argv)
 	size_t n;
 	int ret;
 
+	cli_etcd = cli_etcd_prefix = NULL;
+	cli_etcd_ttl = 0;
 	if (parse(argc, argv, &cfg, &help))
 		return 2;
 	if (help) {
@@ -324,8 +402,15 @@ int pod_cli_main(int argc, char **argv)
 		       pod_address(pod), shortname);
 	}
 	fflush(stdout);
+	if (cli_etcd && announce(pod, &cfg, shortname, &reg)) {
+		pvm_err("pod: not serving without the registry asked for (--etcd)");
+		pod_destroy(pod);
+		return 1;
+	}
 
 	ret = pod_run(pod);
+	/* Drained or stopped: leave the registry now, not at the TTL. */
+	registry_announce_stop(reg, true);
 
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGINT, &old_int, NULL);

@@ -43,6 +43,7 @@ packages=(
 	python3 clang libclang-rt-14-dev iproute2 util-linux
 	libmicrohttpd-dev libncurses-dev
 	libvirt-daemon-system libvirt-clients libvirt-dev libxml2-dev
+	libcurl4-openssl-dev etcd-server etcd-client
 )
 
 installed() {

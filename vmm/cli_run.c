@@ -62,6 +62,14 @@ static void run_usage(FILE *f)
 "\n"
 "Memory pods (for --tier remote):\n"
 "  --pod HOST:PORT       a memory pod (poolvm pod); repeatable\n"
+"  --registry etcd://HOST:PORT[,HOST:PORT...][/PREFIX]\n"
+"                        instead of --pod: find pods in the pod registry on etcd\n"
+"                        (pods started with --etcd; PREFIX default /poolvm) and\n"
+"                        reserve --mem x --replicas there before using them\n"
+"                        (a page keeps its tier copy while resident, so the\n"
+"                        tier may hold all of --mem); reservations end with\n"
+"                        this VM, and a pod that leaves the registry is\n"
+"                        treated as lost (docs/registry.md)\n"
 "  --secret-file FILE    shared secret the pods were started with (mode 0600)\n"
 "  --replicas N          copies of each page, on distinct pods (default 2)\n"
 "  --fabric NAME         auto (verbs when an RDMA NIC is present, else tcp), verbs,\n"
@@ -116,6 +124,7 @@ enum {
 	OPT_POLICY_MODEL,
 	OPT_QEMU, OPT_CPU, OPT_QUIET, OPT_NAME, OPT_CONFIG, OPT_BALLOON, OPT_FAULT_THREADS, OPT_SPIN, OPT_RECENCY, OPT_POD, OPT_SECRET, OPT_REPLICAS, OPT_FABRIC,
 	OPT_METRICS,
+	OPT_REGISTRY,
 };
 
 static bool valid_name(const char *s)
@@ -178,8 +187,13 @@ static int expand_remote_tier(struct vmm_launch_config *c)
 			return -EINVAL;
 		}
 		used = true;
-		if (!c->pod_count) {
-			pvm_err("--tier remote needs at least one --pod HOST:PORT");
+		if (!c->pod_count && !c->registry) {
+			pvm_err("--tier remote needs at least one --pod HOST:PORT, or "
+				"--registry etcd://HOST:PORT");
+			return -EINVAL;
+		}
+		if (c->pod_count && c->registry) {
+			pvm_err("--tier remote: give --pod or --registry, not both");
 			return -EINVAL;
 		}
 		if (!c->secret_file) {
@@ -189,6 +203,19 @@ static int expand_remote_tier(struct vmm_launch_config *c)
 		n = (size_t)snprintf(s, len, "remote:pods=");
 		for (unsigned k = 0; k < c->pod_count && n < len; k++)
 			n += (size_t)snprintf(s + n, len - n, "%s%s", k ? "+" : "", c->pods[k]);
+		if (c->registry) {
+			/* The spec separates options with ',': endpoints with '+'. */
+			size_t start = n;
+
+			/* Reserve --mem per copy, not --mem minus --local: a page
+			 * that comes back keeps its tier copy (evicting it again
+			 * clean costs nothing), so the tier may hold every page. */
+			n += (size_t)snprintf(s + n, len - n, "%s,reserve=%llu", c->registry,
+					      (unsigned long long)c->mem_bytes);
+			for (size_t k = start; k < n && strncmp(s + k, ",reserve=", 9); k++)
+				if (s[k] == ',')
+					s[k] = '+';
+		}
 		if (n < len)
 			n += (size_t)snprintf(s + n, len - n, ",replicas=%u,secret=%s,fabric=%s",
 					      c->replicas ? c->replicas : 2, c->secret_file,
@@ -209,8 +236,8 @@ static int expand_remote_tier(struct vmm_launch_config *c)
 		}
 		c->tiers[i] = s;
 	}
-	if (!used && c->pod_count)
-		pvm_info("--pod given without --tier remote: the pods are not used");
+	if (!used && (c->pod_count || c->registry))
+		pvm_info("--pod or --registry given without --tier remote: no pods are used");
 	return 0;
 }
 
@@ -246,6 +273,7 @@ int cli_run(int argc, char **argv)
 		{ "replicas", required_argument, NULL, OPT_REPLICAS },
 		{ "fabric", required_argument, NULL, OPT_FABRIC },
 		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "registry", required_argument, NULL, OPT_REGISTRY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -312,6 +340,15 @@ int cli_run(int argc, char **argv)
 			c.pods[c.pod_count++] = optarg;
 			break;
 		case OPT_SECRET: c.secret_file = optarg; break;
+		case OPT_REGISTRY:
+			if (strncmp(optarg, "etcd://", 7) || !optarg[7] || optarg[7] == '/' ||
+			    strchr(optarg, '+') || strlen(optarg) > 240) {
+				pvm_err("--registry: '%s' is not etcd://HOST:PORT[,HOST:PORT][/PREFIX]",
+					optarg);
+				return 2;
+			}
+			c.registry = optarg;
+			break;
 		case OPT_REPLICAS:
 			if (parse_uint("--replicas", optarg, 1, 4, &c.replicas) < 0)
 				return 2;

@@ -34,6 +34,7 @@ struct vmm_launch_config {
 	bool no_recency;                /* --recency none: no write-protect re-arming */
 	const char *pods[VMM_MAX_PODS];  /* --pod HOST:PORT, for --tier remote */
 	unsigned pod_count;
+	const char *registry;            /* --registry etcd://..., instead of --pod */
 	const char *secret_file;
 	unsigned replicas;              /* 0 = 2 */
 	const char *fabric;             /* auto|verbs|tcp|shm */

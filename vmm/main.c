@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "common.h"
 #include "pod_cli.h"
+#include "registry_cli.h"
 #include "sim_cli.h"
 #include "stats_cli.h"
 #include "train.h"
@@ -12,6 +13,7 @@
 static const struct cli_command commands[] = {
 	{ "run", "run a guest on pooled memory", cli_run },
 	{ "pod", "contribute this host's memory to the pool (a memory pod)", pod_cli_main },
+	{ "registry", "show and edit the pod registry on etcd", registry_cli_main },
 	{ "sim", "replay page access traces under eviction policies", sim_cli_main },
 	{ "train", "learn the learned eviction policy's model from traces", train_cli_main },
 	{ "stats", "print the live statistics of this host's VMs and pods", stats_cli_main },

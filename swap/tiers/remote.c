@@ -589,11 +589,29 @@ static int remote_open_masked(const char *arg, struct swap_tier **out)
 	rc = remote_discovery_open(r->spec.discovery, r->spec.pods, &r->discovery);
 	if (rc)
 		goto err;
+	if (r->spec.reserve_bytes) {
+		struct remote_discovery_need need = {
+			.bytes = r->spec.reserve_bytes,
+			.copies = r->spec.replicas,
+			.unit = r->spec.lease_bytes,
+			.client_id = r->spec.client_id,
+		};
+
+		rc = remote_discovery_reserve(r->discovery, &need);
+		if (rc)
+			goto err;
+	}
 	rc = remote_discovery_list(r->discovery, addrs, REMOTE_MAX_PODS, &naddrs);
 	for (size_t i = 0; !rc && i < naddrs; i++) {
 		struct remote_pod *p;
 
 		rc = remote_pod_add(r, addrs[i].text, &p);
+		if (!rc)
+			p->quota = remote_discovery_quota(r->discovery, p->addr);
+	}
+	if (!rc && naddrs == 0) {
+		pvm_err("remote tier: discovery (%s) lists no pod", r->spec.discovery);
+		rc = -EHOSTUNREACH;
 	}
 	if (rc)
 		goto err;

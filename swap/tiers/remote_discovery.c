@@ -328,17 +328,18 @@ static const struct remote_discovery_ops file_discovery_ops = {
 
 /* ---- registry ---- */
 
-static const struct remote_discovery_ops *const discovery_kinds[] = {
+static const struct remote_discovery_ops *const kinds[] = {
 	&static_discovery_ops,
 	&file_discovery_ops,
+	&remote_discovery_etcd_ops,
 	NULL,
 };
 
 int remote_discovery_open(const char *kind, const char *arg,
 			  struct remote_discovery **out)
 {
-	for (size_t i = 0; discovery_kinds[i]; i++) {
-		const struct remote_discovery_ops *ops = discovery_kinds[i];
+	for (size_t i = 0; kinds[i]; i++) {
+		const struct remote_discovery_ops *ops = kinds[i];
 		int rc;
 
 		if (strcmp(ops->name, kind))
@@ -350,6 +351,22 @@ int remote_discovery_open(const char *kind, const char *arg,
 	}
 	pvm_err("remote tier: unknown pod discovery '%s'", kind);
 	return -EINVAL;
+}
+
+int remote_discovery_reserve(struct remote_discovery *d,
+			     const struct remote_discovery_need *need)
+{
+	return d->ops->reserve ? d->ops->reserve(d, need) : 0;
+}
+
+uint64_t remote_discovery_quota(struct remote_discovery *d, const char *addr)
+{
+	return d->ops->quota ? d->ops->quota(d, addr) : UINT64_MAX;
+}
+
+bool remote_discovery_authoritative(struct remote_discovery *d)
+{
+	return d->ops->authoritative;
 }
 
 void remote_discovery_close(struct remote_discovery *d)

@@ -51,7 +51,7 @@
 /* ---- the spec: "pods=...,replicas=N,secret=F,..." ---- */
 
 struct remote_spec {
-	char discovery[16];             /* "static" or "file" */
+	char discovery[16];             /* "static", "file" or "etcd" */
 	char pods[256];                 /* discovery argument */
 	unsigned replicas;              /* 1..REMOTE_MAX_REPLICAS */
 	char secret[PATH_MAX];
@@ -59,6 +59,7 @@ struct remote_spec {
 	char backup[256];               /* backup tier spec, "" = none */
 	char client_id[REMOTE_ID_MAX + 1];
 	uint64_t lease_bytes;           /* chunk size */
+	uint64_t reserve_bytes;         /* reserve= (etcd): one copy's worth; 0 = none */
 	unsigned timeout_ms;            /* per network operation */
 	unsigned heartbeat_ms;
 	unsigned dead_ms;               /* heartbeat silence that kills a pod */
@@ -178,7 +179,9 @@ struct remote_pod {
 	uint64_t next_connect_ns;       /* monitor thread only */
 	unsigned connect_backoff_ms;
 	bool said_unreachable;
+	atomic_bool retired;            /* left an authoritative discovery: no reconnects */
 	/* tier->lock: */
+	uint64_t quota;                 /* bytes we may lease here (UINT64_MAX: any) */
 	uint64_t leaseable;             /* bytes we believe the pod can still lease */
 	uint64_t lease_probe_ns;        /* when to believe it again after -ENOSPC */
 	uint64_t free_pages;            /* free pages in its LIVE chunks */

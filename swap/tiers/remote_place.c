@@ -55,8 +55,26 @@ static uint64_t rng_next(struct remote_tier *r)
 
 /* ---- pages ---- */
 
+/* Would one more lease stay within what we reserved on @p? tier->lock held. */
+static bool within_quota(struct remote_tier *r, struct remote_pod *p)
+{
+	uint64_t leased = 0;
+
+	if (p->quota == UINT64_MAX)
+		return true;
+	for (uint32_t i = 0; i < p->nchunks; i++) {
+		int st = r->chunks[p->chunks[i]]->state;
+
+		if (st == CHUNK_LIVE || st == CHUNK_DRAINING)
+			leased += r->chunks[p->chunks[i]]->lease.size;
+	}
+	return leased + r->spec.lease_bytes <= p->quota;
+}
+
 static bool lease_allowed(struct remote_tier *r, struct remote_pod *p, uint64_t now)
 {
+	if (!within_quota(r, p))
+		return false;
 	if (p->leaseable >= r->spec.lease_bytes)
 		return true;
 	if (p->lease_probe_ns && now >= p->lease_probe_ns) {
@@ -277,6 +295,12 @@ int remote_lease_chunk(struct remote_tier *r, struct remote_pod *pod)
 
 	if (atomic_load(&pod->state) != POD_UP)
 		return -ENOTCONN;
+	pthread_mutex_lock(&r->lock);
+	if (!within_quota(r, pod)) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOSPC;         /* our reservation there is used up */
+	}
+	pthread_mutex_unlock(&r->lock);
 	pthread_rwlock_rdlock(&pod->conn_lock);
 	if (!pod->conn) {
 		pthread_rwlock_unlock(&pod->conn_lock);
@@ -388,6 +412,8 @@ int remote_pod_add(struct remote_tier *r, const char *addr, struct remote_pod **
 	atomic_init(&p->state, POD_CONNECTING);
 	atomic_init(&p->rtt_ns, RTT_DEFAULT_NS);
 	p->connect_backoff_ms = CONNECT_BACKOFF_MIN_MS;
+	p->quota = UINT64_MAX;
+	atomic_init(&p->retired, false);
 	pthread_mutex_lock(&r->lock);
 	r->pods[n] = p;
 	atomic_store(&r->npods, n + 1);
@@ -717,7 +743,9 @@ void *remote_pod_monitor(void *arg)
 		uint64_t now = remote_now_ns();
 
 		if (state == POD_DEAD || state == POD_CONNECTING) {
-			if (now >= pod->next_connect_ns) {
+			if (atomic_load(&pod->retired)) {
+				/* Gone from the registry: wait to be listed again. */
+			} else if (now >= pod->next_connect_ns) {
 				int rc = remote_pod_connect(r, pod, !pod->said_unreachable);
 
 				if (rc) {

@@ -12,7 +12,10 @@
  *     drained lease(s);
  *  3. leases a chunk ahead on pods that are running low, so alloc() rarely
  *     waits for a lease;
- *  4. every few seconds asks discovery for pods it does not know yet.
+ *  4. every few seconds asks discovery for pods it does not know yet, and,
+ *     when discovery is authoritative (the etcd registry), treats a known
+ *     pod that is no longer listed as lost: dead, its replicas rebuilt on
+ *     other pods, no reconnects until it is listed again.
  */
 #include "remote_internal.h"
 
@@ -270,6 +273,26 @@ static void refresh_discovery(struct remote_tier *r)
 
 	if (remote_discovery_list(r->discovery, addrs, REMOTE_MAX_PODS, &n))
 		return;
+	if (remote_discovery_authoritative(r->discovery)) {
+		unsigned npods = atomic_load(&r->npods);
+
+		for (unsigned k = 0; k < npods; k++) {
+			struct remote_pod *p = r->pods[k];
+			bool listed = false;
+
+			for (size_t i = 0; i < n && !listed; i++)
+				listed = !strcmp(p->addr, addrs[i].text);
+			if (listed && atomic_exchange(&p->retired, false))
+				pvm_info("remote tier: pod %s is listed again", p->addr);
+			if (listed || atomic_exchange(&p->retired, true))
+				continue;
+			pvm_info("remote tier: pod %s left the registry (its lease "
+				 "expired or it was deregistered): treating it as lost",
+				 p->addr);
+			remote_pod_fail(r, p, atomic_load(&p->incarnation),
+					"it left the pod registry", 0);
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned npods = atomic_load(&r->npods), k;
 		struct remote_pod *p;
@@ -277,8 +300,18 @@ static void refresh_discovery(struct remote_tier *r)
 		for (k = 0; k < npods; k++)
 			if (!strcmp(r->pods[k]->addr, addrs[i].text))
 				break;
-		if (k < npods || remote_pod_add(r, addrs[i].text, &p))
+		if (k < npods) {
+			pthread_mutex_lock(&r->lock);
+			r->pods[k]->quota = remote_discovery_quota(r->discovery,
+								   addrs[i].text);
+			pthread_mutex_unlock(&r->lock);
 			continue;
+		}
+		if (remote_pod_add(r, addrs[i].text, &p))
+			continue;
+		pthread_mutex_lock(&r->lock);
+		p->quota = remote_discovery_quota(r->discovery, p->addr);
+		pthread_mutex_unlock(&r->lock);
 		pvm_info("remote tier: discovered pod %s", p->addr);
 		if (remote_thread_start(&p->monitor, remote_pod_monitor, p,
 					"pvm-rmon") == 0)

@@ -9,6 +9,8 @@
  *   heartbeat=MS      heartbeat period, default 500
  *   dead=MS           heartbeat silence after which a pod is dead, default 3000
  *   id=NAME           client id shown to pods, default poolvm-HOST-PID
+ *   reserve=SIZE      with pods=etcd://: reserve this much per copy in the
+ *                     pod registry before using pods (docs/registry.md)
  *   backup=SPEC       a tier spec (e.g. disk:PATH,max=8G); must come last:
  *                     everything after "backup=" belongs to it
  */
@@ -109,7 +111,7 @@ static int parse_option(struct remote_spec *o, const char *key, const char *val,
 {
 	static const char *const keys[] = {
 		"pods", "replicas", "secret", "fabric", "lease", "timeout",
-		"heartbeat", "dead", "id",
+		"heartbeat", "dead", "id", "reserve",
 	};
 	unsigned k;
 
@@ -119,7 +121,7 @@ static int parse_option(struct remote_spec *o, const char *key, const char *val,
 	if (k == PVM_ARRAY_SIZE(keys)) {
 		pvm_err("remote tier: unknown option '%s'; options are pods, "
 			"secret, replicas, fabric, lease, timeout, heartbeat, dead, "
-			"id, backup (%s)", key, SPEC_USAGE);
+			"id, reserve, backup (%s)", key, SPEC_USAGE);
 		return -EINVAL;
 	}
 	if (*seen & (1u << k)) {
@@ -133,6 +135,10 @@ static int parse_option(struct remote_spec *o, const char *key, const char *val,
 	}
 	switch (k) {
 	case 0:
+		if (!strncmp(val, "etcd://", 7)) {
+			strcpy(o->discovery, "etcd");
+			return copy_value(key, val, o->pods, sizeof(o->pods));
+		}
 		if (val[0] == '@') {
 			strcpy(o->discovery, "file");
 			return copy_value(key, val + 1, o->pods, sizeof(o->pods));
@@ -166,6 +172,13 @@ static int parse_option(struct remote_spec *o, const char *key, const char *val,
 		return parse_ms(key, val, 10, 60000, &o->heartbeat_ms);
 	case 7:
 		return parse_ms(key, val, 20, 600000, &o->dead_ms);
+	case 9:
+		if (pvm_parse_size(val, &o->reserve_bytes) || !o->reserve_bytes) {
+			pvm_err("remote tier: reserve=%s: expected a size, e.g. reserve=2G",
+				val);
+			return -EINVAL;
+		}
+		return 0;
 	default:
 		return parse_id(val, o->client_id);
 	}
@@ -251,6 +264,11 @@ int remote_spec_parse(const char *arg, struct remote_spec *o)
 	if (o->dead_ms < 2 * o->heartbeat_ms) {
 		pvm_err("remote tier: dead=%u must be at least twice heartbeat=%u",
 			o->dead_ms, o->heartbeat_ms);
+		return -EINVAL;
+	}
+	if (o->reserve_bytes && strcmp(o->discovery, "etcd")) {
+		pvm_err("remote tier: reserve= needs pods=etcd://HOST:PORT (the pod "
+			"registry); static pod lists reserve nothing");
 		return -EINVAL;
 	}
 	if (!o->client_id[0])

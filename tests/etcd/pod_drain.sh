@@ -1,0 +1,91 @@
+#!/bin/bash
+# tests/etcd/pod_drain.sh [options] — a pod found in etcd is stopped
+# cleanly (SIGTERM) while a guest uses it.
+#
+# Pass: the pod announces "draining" in the registry; the VMM reserves
+# again on the other pods but keeps reading the draining pod while it
+# moves its pages off (drained > 0, never "treating it as lost" while the
+# pod still held pages); the pod exits 0 after the drain and leaves the
+# registry at once (lease revoked, no TTL wait); the memtest verifies.
+set -euo pipefail
+PVM_TEST_NAME=etcd_pod_drain
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ET_TTL=10
+et_init "$@"
+pvm_require_guest
+et_start_etcd
+for i in 1 2 3; do
+	et_start_pod "$i" 320M --drain-timeout 60
+done
+
+log=$PVM_TMP/console.log
+stats=$PVM_TMP/stats.json
+: >"$log"
+reg="etcd://${ET_URL#http://}"
+pvm_say "poolvm run --tier remote --registry $reg &"
+"$PVM_POOLVM" run --mem 256M --local 64M --tier remote --registry "$reg" \
+	--secret-file "$ET_SECRET" --fabric tcp --replicas 2 \
+	--kernel "$PVM_KERNEL" --initrd "$PVM_INITRD" --stats-json "$stats" \
+	--append 'console=ttyS0 quiet pvm_run="pvm-memtest seq --size 160 --passes 20"' \
+	>"$log" 2>&1 </dev/null &
+PVM_POOLVM_PID=$!
+pvm_wait_log "$log" '^pvm-memtest: start' 120 || pvm_fail "the workload did not start" "$log"
+
+victim=
+for _ in $(seq 1 100); do
+	while read -r addr total free reserved; do
+		if [ "$free" -lt "$total" ] && [ "$reserved" -gt 0 ]; then
+			victim=$addr
+			break
+		fi
+	done < <(et_json_pods)
+	[ -n "$victim" ] && break
+	pvm_alive "$PVM_POOLVM_PID" || pvm_fail "poolvm exited early" "$log"
+	sleep 0.3
+done
+[ -n "$victim" ] || pvm_fail "no pod's free capacity went down in the registry" "$log"
+for i in 1 2 3; do
+	[ "${ET_POD_ADDR[$i]}" = "$victim" ] && n=$i
+done
+sleep 2
+pvm_say "SIGTERM pod $n ($victim)"
+kill -TERM "${ET_POD_PID[$n]}"
+t0=$SECONDS
+saw_draining=0
+for _ in $(seq 1 40); do
+	if et_registry ls --json | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+sys.exit(0 if any(p["address"] == sys.argv[1] and p["draining"] for p in v["pods"]) else 1)
+' "$victim"; then
+		saw_draining=1
+		break
+	fi
+	pvm_alive "${ET_POD_PID[$n]}" || break
+	sleep 0.25
+done
+[ "$saw_draining" = 1 ] || pvm_fail "the pod never showed as draining in the registry" "$PVM_TMP/pod$n.log"
+pvm_wait_gone "${ET_POD_PID[$n]}" 90 || pvm_fail "the pod did not finish its drain" "$PVM_TMP/pod$n.log"
+prc=0
+wait "${ET_POD_PID[$n]}" || prc=$?
+[ "$prc" = 0 ] || pvm_fail "the drained pod exited $prc" "$PVM_TMP/pod$n.log"
+drained_s=$((SECONDS - t0))
+et_listed "$victim" && pvm_fail "the drained pod is still registered after it exited (lease not revoked)"
+grep -q 'drained: every client moved its pages' "$PVM_TMP/pod$n.log" ||
+	pvm_fail "the pod's drain was cut short, not completed" "$PVM_TMP/pod$n.log"
+rc=0
+pvm_wait_gone "$PVM_POOLVM_PID" 240 || rc=124
+[ "$rc" = 0 ] && { wait "$PVM_POOLVM_PID" || rc=$?; }
+PVM_POOLVM_PID=
+pvm_log_text "$log" | grep -E '^(pvm-memtest|poolvm-guest|poolvm):' | grep -v 'no room\|could not be written' | tail -n 20 || true
+[ "$rc" = 0 ] || pvm_fail "poolvm exited with $rc" "$log"
+[ "$(pvm_count "$log" '^pvm-memtest: mode=seq .* mismatches=0 .*verdict=PASS')" = 1 ] ||
+	pvm_fail "no 'mismatches=0 ... verdict=PASS' line from pvm-memtest" "$log"
+[ "$(pvm_count "$log" "pod $victim .*is dead")" = 0 ] ||
+	pvm_fail "the VMM declared the draining pod dead (its pages lost) instead of moving them" "$log"
+summary=$(pvm_log_text "$log" | grep -E '^poolvm: remote tier: slots=' | tail -n 1)
+drained=$(echo "$summary" | grep -oE ' drained=[0-9]+' | cut -d= -f2)
+lost=$(echo "$summary" | grep -oE ' lost=[0-9]+' | cut -d= -f2)
+[ -n "$drained" ] && [ "$drained" -gt 0 ] || pvm_fail "remote tier summary: drained=$drained" "$log"
+[ "$lost" = 0 ] || pvm_fail "the remote tier lost pages (lost=$lost)" "$log"
+pvm_pass "pod drained in ${drained_s} s: shown draining, $drained pages moved, left the registry at exit, memtest verified"
