@@ -10,7 +10,8 @@
 # to exactly its total, and over all rounds the losing transactions were
 # seen conflicting (proof that the two really raced). Then a VMM
 # (poolvm run --registry) asking for 64 MiB on the full pod refuses to
-# start, saying how much is missing.
+# start, saying how much is missing; and of two VMMs racing for the last
+# 64 MiB exactly one starts.
 set -euo pipefail
 PVM_TEST_NAME=etcd_race
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -81,6 +82,56 @@ rc=0
 [ "$rc" != 0 ] && [ "$rc" -lt 128 ] || { cat "$PVM_TMP/run.out"; pvm_fail "poolvm run on a full registry: exit $rc"; }
 grep -q 'lack room for 1 copies of 64.0 MiB: 64.0 MiB short' "$PVM_TMP/run.out" ||
 	{ cat "$PVM_TMP/run.out"; pvm_fail "poolvm run on a full registry did not say it lacks room"; }
+
+# Two VMMs (poolvm run --registry) race for the last 64 MiB, started
+# together by the barrier. Their QEMU is a stand-in that marks that it ran
+# and lives 4 s (so the winner holds its reservation while the other
+# tries). Pass: exactly one VMM got as far as starting QEMU; the other
+# refused for lack of room; the ledger never exceeds the pod's total.
+vmm_racer() {   # vmm_racer ID FIFO OUT
+	read -r _ <"$2"
+	rc=0
+	"$PVM_POOLVM" run --name "$1" --mem 64M --local 32M --replicas 1 --tier remote \
+		--registry "etcd://${ET_URL#http://}" --secret-file "$ET_SECRET" \
+		--qemu "$PVM_TMP/fake-qemu-$1" --kernel /nonexistent >"$3" 2>&1 </dev/null || rc=$?
+	echo "rc=$rc" >>"$3"
+}
+et_registry release --id racer-a && et_registry release --id racer-b ||
+	pvm_fail "could not release the racers' reservations"
+for id in vmm-a vmm-b; do
+	printf '#!/bin/sh\ntouch %s\nsleep 4\nexit 1\n' "$PVM_TMP/qemu-ran-$id" >"$PVM_TMP/fake-qemu-$id"
+	chmod 755 "$PVM_TMP/fake-qemu-$id"
+done
+fifo=$PVM_TMP/barrier.vmm
+mkfifo "$fifo"
+vmm_racer vmm-a "$fifo" "$PVM_TMP/vmm-a.out" &
+pa=$!
+vmm_racer vmm-b "$fifo" "$PVM_TMP/vmm-b.out" &
+pb=$!
+ET_EXTRA_PIDS=("$pa" "$pb")
+sleep 0.05
+exec 7>"$fifo"
+echo go >&7
+echo go >&7
+exec 7>&-
+# While both run: the pod's reservations never exceed its total.
+for _ in 1 2 3 4 5 6; do
+	sleep 0.5
+	reserved=$(et_json_pods | awk -v a="$pod" '$1 == a { print $4 }')
+	[ "${reserved:-0}" -le "$total" ] ||
+		pvm_fail "with two VMMs racing the pod's reservations sum to $reserved > $total"
+done
+wait "$pa" "$pb" || true
+ET_EXTRA_PIDS=()
+ran=0 refused=0
+for id in vmm-a vmm-b; do
+	[ -e "$PVM_TMP/qemu-ran-$id" ] && ran=$((ran + 1))
+	grep -q 'lack room for 1 copies of 64.0 MiB' "$PVM_TMP/$id.out" && refused=$((refused + 1))
+done
+if [ "$ran" != 1 ] || [ "$refused" != 1 ]; then
+	cat "$PVM_TMP/vmm-a.out" "$PVM_TMP/vmm-b.out"
+	pvm_fail "two VMMs racing for the last slab: $ran started QEMU, $refused refused for lack of room (want 1 and 1)"
+fi
 [ "$conflicts" -gt 0 ] ||
 	pvm_fail "no transaction ever conflicted in $ROUNDS rounds: the racers did not race"
-pvm_pass "$ROUNDS rounds, never double-booked (racer a won $wins_a, b won $wins_b; $conflicts conflicting transactions retried)"
+pvm_pass "$ROUNDS rounds, never double-booked (racer a won $wins_a, b won $wins_b; $conflicts conflicting transactions retried); of two racing VMMs one started, one refused"
