@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define PVM_PAGE_SHIFT 12
 #define PVM_PAGE_SIZE  (1UL << PVM_PAGE_SHIFT)
@@ -36,6 +37,12 @@ char *pvm_format_size(uint64_t bytes, char *buf, size_t len);
 
 /** pvm_now_ns() - CLOCK_MONOTONIC in nanoseconds. Any thread. */
 uint64_t pvm_now_ns(void);
+
+/**
+ * pvm_deadline_ms() - @clock's time now plus @ms milliseconds, for
+ * pthread_cond_timedwait() on a condition using that clock.
+ */
+struct timespec pvm_deadline_ms(clockid_t clock, unsigned ms);
 
 /** pvm_set_progname() - name used as prefix of messages (default "poolvm"). */
 void pvm_set_progname(const char *name);

@@ -14,7 +14,7 @@
 #define MAX_TIERS 8
 #define PVM_ARRAY_SIZE_LOCAL(a) (sizeof(a) / sizeof((a)[0]))
 
-static json_object *get(json_object *o, const char *key)
+json_object *pvm_json_get(json_object *o, const char *key)
 {
 	json_object *v = NULL;
 
@@ -23,9 +23,9 @@ static json_object *get(json_object *o, const char *key)
 	return v;
 }
 
-static uint64_t u64(json_object *o, const char *key)
+uint64_t pvm_json_u64(json_object *o, const char *key)
 {
-	json_object *v = get(o, key);
+	json_object *v = pvm_json_get(o, key);
 
 	if (!v)
 		return 0;
@@ -43,7 +43,7 @@ static uint64_t u64(json_object *o, const char *key)
 
 static const char *str(json_object *o, const char *key)
 {
-	json_object *v = get(o, key);
+	json_object *v = pvm_json_get(o, key);
 
 	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
@@ -60,7 +60,7 @@ static void one(struct pvm_metrics *m, const char *name, const char *type,
 static void latency(struct pvm_metrics *m, const char *labels, json_object *lat)
 {
 	uint64_t b[LAT_BUCKETS_MAX] = { 0 };
-	json_object *arr = get(lat, "log2_us_buckets");
+	json_object *arr = pvm_json_get(lat, "log2_us_buckets");
 	size_t n = 0;
 
 	if (!arr || !json_object_is_type(arr, json_type_array))
@@ -70,7 +70,7 @@ static void latency(struct pvm_metrics *m, const char *labels, json_object *lat)
 		n = LAT_BUCKETS_MAX;
 	for (size_t i = 0; i < n; i++)
 		b[i] = json_object_get_uint64(json_object_array_get_idx(arr, i));
-	pvm_metrics_histogram(m, labels, b, n, (double)u64(lat, "sum_ns") / 1e9);
+	pvm_metrics_histogram(m, labels, b, n, (double)pvm_json_u64(lat, "sum_ns") / 1e9);
 }
 
 struct tier_view {
@@ -87,13 +87,13 @@ static void per_tier(struct pvm_metrics *m, struct tier_view *t, size_t nt,
 	bool any = false;
 
 	for (size_t i = 0; i < nt && !any; i++)
-		any = !only_if_present || get(t[i].obj, key);
+		any = !only_if_present || pvm_json_get(t[i].obj, key);
 	if (!any)
 		return;
 	pvm_metrics_family(m, name, type, help);
 	for (size_t i = 0; i < nt; i++)
-		if (!only_if_present || get(t[i].obj, key))
-			pvm_metrics_u64(m, t[i].labels, u64(t[i].obj, key));
+		if (!only_if_present || pvm_json_get(t[i].obj, key))
+			pvm_metrics_u64(m, t[i].labels, pvm_json_u64(t[i].obj, key));
 }
 
 /* Remote tiers: replica health and the pods they lease from. */
@@ -123,7 +123,7 @@ static void remote(struct pvm_metrics *m, const char *vm, struct tier_view *t, s
 	bool any = false;
 
 	for (size_t i = 0; i < nt; i++) {
-		r[i] = get(t[i].obj, "remote");
+		r[i] = pvm_json_get(t[i].obj, "remote");
 		any |= r[i] != NULL;
 	}
 	if (!any)
@@ -132,7 +132,7 @@ static void remote(struct pvm_metrics *m, const char *vm, struct tier_view *t, s
 		pvm_metrics_family(m, f[k].name, f[k].type, f[k].help);
 		for (size_t i = 0; i < nt; i++)
 			if (r[i])
-				pvm_metrics_u64(m, t[i].labels, u64(r[i], f[k].key));
+				pvm_metrics_u64(m, t[i].labels, pvm_json_u64(r[i], f[k].key));
 	}
 
 	/* Pods by state, and per pod. */
@@ -141,7 +141,7 @@ static void remote(struct pvm_metrics *m, const char *vm, struct tier_view *t, s
 	pvm_metrics_family(m, "poolvm_remote_pods", "gauge",
 			   "Pods the remote tier knows, by state (up, connecting, draining, dead).");
 	for (size_t i = 0; i < nt; i++) {
-		json_object *pods = get(r[i], "pods");
+		json_object *pods = pvm_json_get(r[i], "pods");
 
 		if (!r[i])
 			continue;
@@ -176,7 +176,7 @@ static void remote(struct pvm_metrics *m, const char *vm, struct tier_view *t, s
 	for (size_t k = 0; k < PVM_ARRAY_SIZE_LOCAL(pf); k++) {
 		pvm_metrics_family(m, pf[k].name, pf[k].type, pf[k].help);
 		for (size_t i = 0; i < nt; i++) {
-			json_object *pods = get(r[i], "pods");
+			json_object *pods = pvm_json_get(r[i], "pods");
 
 			for (size_t p = 0; pods && p < json_object_array_length(pods); p++) {
 				json_object *po = json_object_array_get_idx(pods, p);
@@ -191,7 +191,7 @@ static void remote(struct pvm_metrics *m, const char *vm, struct tier_view *t, s
 					if (!pf[k].key)
 						pvm_metrics_u64(m, l, st && !strcmp(st, "up"));
 					else
-						pvm_metrics_u64(m, l, u64(po, w ? "rma_write_ops" : pf[k].key));
+						pvm_metrics_u64(m, l, pvm_json_u64(po, w ? "rma_write_ops" : pf[k].key));
 				}
 			}
 		}
@@ -224,7 +224,7 @@ int pvm_expose_vm(json_object *snap, char **text, size_t *len)
 		{ "poolvm_fault_waits_total", "counter", "fault_waits", "Faults that waited for reclaim at the limit." },
 		{ "poolvm_reclaim_batches_total", "counter", "reclaim_batches", "Eviction batches run by the reclaim thread." },
 	};
-	json_object *pager = get(snap, "pager"), *tiers = get(pager, "tiers");
+	json_object *pager = pvm_json_get(snap, "pager"), *tiers = pvm_json_get(pager, "tiers");
 	struct tier_view t[MAX_TIERS];
 	size_t nt = 0;
 	struct pvm_metrics m;
@@ -241,16 +241,16 @@ int pvm_expose_vm(json_object *snap, char **text, size_t *len)
 			   "prefetch", str(pager, "prefetch"), NULL);
 	pvm_metrics_u64(&m, l, 1);
 	one(&m, "poolvm_guest_memory_bytes", "gauge", "Guest RAM (--mem) in bytes.", vm,
-	    u64(snap, "mem_bytes"));
+	    pvm_json_u64(snap, "mem_bytes"));
 	one(&m, "poolvm_pager_attached", "gauge",
 	    "1 once QEMU handed its guest RAM to the pager, else 0.", vm, pager != NULL);
 	if (!pager)
 		return pvm_metrics_finish(&m, text, len);
 	one(&m, "poolvm_pager_failed", "gauge",
 	    "1 after the pager fail-stopped (the guest is stopped), else 0.", vm,
-	    get(pager, "failed") != NULL);
+	    pvm_json_get(pager, "failed") != NULL);
 	for (size_t k = 0; k < PVM_ARRAY_SIZE_LOCAL(pc); k++)
-		one(&m, pc[k].name, pc[k].type, pc[k].help, vm, u64(pager, pc[k].key));
+		one(&m, pc[k].name, pc[k].type, pc[k].help, vm, pvm_json_u64(pager, pc[k].key));
 
 	for (size_t i = 0; tiers && i < json_object_array_length(tiers) && nt < MAX_TIERS; i++) {
 		struct tier_view *tv = &t[nt];
@@ -287,17 +287,17 @@ int pvm_expose_vm(json_object *snap, char **text, size_t *len)
 			   "Time to serve a missing-page fault, by what served the page: "
 			   "kind=\"first_touch\" (a zero page) or kind=\"refault\" with its tier.");
 	pvm_metrics_labels(l, sizeof(l), "vm", name, "kind", "first_touch", NULL);
-	latency(&m, l, get(pager, "first_touch_latency"));
+	latency(&m, l, pvm_json_get(pager, "first_touch_latency"));
 	for (size_t i = 0; i < nt; i++) {
-		if (!get(t[i].obj, "refault_latency"))
+		if (!pvm_json_get(t[i].obj, "refault_latency"))
 			continue;
 		pvm_metrics_labels(l, sizeof(l), "vm", name, "kind", "refault",
 				   "tier", t[i].name, NULL);
-		latency(&m, l, get(t[i].obj, "refault_latency"));
+		latency(&m, l, pvm_json_get(t[i].obj, "refault_latency"));
 	}
 	pvm_metrics_family(&m, "poolvm_fault_service_seconds", "histogram",
 			   "Time to serve every missing-page fault, whatever served it.");
-	latency(&m, vm, get(pager, "fault_latency"));
+	latency(&m, vm, pvm_json_get(pager, "fault_latency"));
 
 	remote(&m, name, t, nt);
 	return pvm_metrics_finish(&m, text, len);
@@ -305,8 +305,8 @@ int pvm_expose_vm(json_object *snap, char **text, size_t *len)
 
 int pvm_expose_pod(json_object *snap, char **text, size_t *len)
 {
-	json_object *mem = get(snap, "memory"), *leases = get(snap, "leases");
-	json_object *msgs = get(snap, "messages"), *clients = get(snap, "clients");
+	json_object *mem = pvm_json_get(snap, "memory"), *leases = pvm_json_get(snap, "leases");
+	json_object *msgs = pvm_json_get(snap, "messages"), *clients = pvm_json_get(snap, "clients");
 	const char *name = str(snap, "name") ? str(snap, "name") : "";
 	char pod[PVM_METRICS_LABELS_MAX], l[PVM_METRICS_LABELS_MAX];
 	struct pvm_metrics m;
@@ -320,39 +320,39 @@ int pvm_expose_pod(json_object *snap, char **text, size_t *len)
 			   "address", str(snap, "address"), "fabric", str(snap, "fabric"), NULL);
 	pvm_metrics_u64(&m, l, 1);
 	one(&m, "poolvm_pod_capacity_bytes", "gauge", "Bytes the pod can lease (--memory, in whole slabs).",
-	    pod, u64(mem, "total"));
-	one(&m, "poolvm_pod_free_bytes", "gauge", "Bytes in free slabs.", pod, u64(mem, "free"));
-	one(&m, "poolvm_pod_leased_bytes", "gauge", "Bytes in leased slabs.", pod, u64(mem, "leased"));
-	one(&m, "poolvm_pod_slab_bytes", "gauge", "Slab size: the unit of leasing.", pod, u64(mem, "slab_size"));
+	    pod, pvm_json_u64(mem, "total"));
+	one(&m, "poolvm_pod_free_bytes", "gauge", "Bytes in free slabs.", pod, pvm_json_u64(mem, "free"));
+	one(&m, "poolvm_pod_leased_bytes", "gauge", "Bytes in leased slabs.", pod, pvm_json_u64(mem, "leased"));
+	one(&m, "poolvm_pod_slab_bytes", "gauge", "Slab size: the unit of leasing.", pod, pvm_json_u64(mem, "slab_size"));
 	one(&m, "poolvm_pod_clients", "gauge", "Authenticated client connections (a VMM may hold more than one).", pod,
 	    clients ? json_object_array_length(clients) : 0);
 	one(&m, "poolvm_pod_clients_pending", "gauge", "Clients still in the handshake.", pod,
-	    u64(snap, "clients_pending"));
-	one(&m, "poolvm_pod_leases", "gauge", "Leases alive.", pod, u64(leases, "alive"));
+	    pvm_json_u64(snap, "clients_pending"));
+	one(&m, "poolvm_pod_leases", "gauge", "Leases alive.", pod, pvm_json_u64(leases, "alive"));
 	one(&m, "poolvm_pod_leases_granted_total", "counter", "Leases granted since start.", pod,
-	    u64(leases, "granted"));
+	    pvm_json_u64(leases, "granted"));
 	one(&m, "poolvm_pod_leases_refused_total", "counter",
-	    "Lease requests refused (no space, draining, bad size).", pod, u64(leases, "refused"));
+	    "Lease requests refused (no space, draining, bad size).", pod, pvm_json_u64(leases, "refused"));
 	one(&m, "poolvm_pod_leases_expired_total", "counter",
-	    "Leases freed because their client went silent.", pod, u64(leases, "expired"));
+	    "Leases freed because their client went silent.", pod, pvm_json_u64(leases, "expired"));
 	one(&m, "poolvm_pod_messages_total", "counter", "Control messages received.", pod,
-	    u64(msgs, "received"));
+	    pvm_json_u64(msgs, "received"));
 	one(&m, "poolvm_pod_messages_rejected_total", "counter",
 	    "Control messages rejected (malformed, unexpected, unauthenticated).", pod,
-	    u64(msgs, "rejected"));
+	    pvm_json_u64(msgs, "rejected"));
 	one(&m, "poolvm_pod_auth_failures_total", "counter", "Handshakes with a wrong MAC.", pod,
-	    u64(msgs, "auth_failures"));
+	    pvm_json_u64(msgs, "auth_failures"));
 	one(&m, "poolvm_pod_draining", "gauge", "1 while the pod drains, else 0.", pod,
-	    u64(snap, "draining"));
+	    pvm_json_u64(snap, "draining"));
 	pvm_metrics_family(&m, "poolvm_pod_uptime_seconds", "gauge", "Seconds since the pod started.");
-	pvm_metrics_double(&m, pod, (double)u64(snap, "uptime_ms") / 1000.0);
+	pvm_metrics_double(&m, pod, (double)pvm_json_u64(snap, "uptime_ms") / 1000.0);
 	pvm_metrics_family(&m, "poolvm_pod_client_leased_bytes", "gauge",
 			   "Bytes leased by each client (by its client id).");
 	for (size_t i = 0; clients && i < json_object_array_length(clients); i++) {
 		json_object *c = json_object_array_get_idx(clients, i);
 
 		pvm_metrics_labels(l, sizeof(l), "pod", name, "client", str(c, "id"), NULL);
-		pvm_metrics_u64(&m, l, u64(c, "leased_bytes"));
+		pvm_metrics_u64(&m, l, pvm_json_u64(c, "leased_bytes"));
 	}
 	return pvm_metrics_finish(&m, text, len);
 }

@@ -7,6 +7,7 @@
 #define POOLVM_COMMON_EXPOSE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct json_object;
 
@@ -15,6 +16,12 @@ struct json_object;
  * "local_bytes", "pager": swap_pager_stats_json()} (the pager may be absent
  * before QEMU attached). Return: 0 and malloc()ed *@text, or -errno.
  */
+/* pvm_json_get() - @o's member @key, or NULL (also for a NULL @o).
+ * pvm_json_u64() - that member as a count: ints, doubles (negative -> 0)
+ * and booleans; 0 when it is missing or of another type. */
+struct json_object *pvm_json_get(struct json_object *o, const char *key);
+uint64_t pvm_json_u64(struct json_object *o, const char *key);
+
 int pvm_expose_vm(struct json_object *snap, char **text, size_t *len);
 
 /**

@@ -294,25 +294,6 @@ static int call_obj(struct etcd_client *c, const char *path, struct json_object 
 	return rc;
 }
 
-static int add_key(struct json_object *o, const char *field, const char *text)
-{
-	char *b = etcd_b64_encode(text, strlen(text));
-
-	if (!b)
-		return -ENOMEM;
-	json_object_object_add(o, field, json_object_new_string(b));
-	free(b);
-	return 0;
-}
-
-static void add_int(struct json_object *o, const char *field, int64_t v)
-{
-	char buf[24];
-
-	snprintf(buf, sizeof(buf), "%" PRId64, v);
-	json_object_object_add(o, field, json_object_new_string(buf));
-}
-
 static int proto_error(struct etcd_client *c, const char *path, const char *what)
 {
 	snprintf(c->error, sizeof(c->error), "%s%s: malformed answer: %s",
@@ -330,9 +311,9 @@ int etcd_range(struct etcd_client *c, const char *key, const char *range_end,
 	memset(out, 0, sizeof(*out));
 	if (!req)
 		return -ENOMEM;
-	rc = add_key(req, "key", key);
+	rc = etcd_json_add_b64(req, "key", key);
 	if (!rc && range_end)
-		rc = add_key(req, "range_end", range_end);
+		rc = etcd_json_add_b64(req, "range_end", range_end);
 	if (rc) {
 		json_object_put(req);
 		return rc;
@@ -392,9 +373,9 @@ int etcd_delete(struct etcd_client *c, const char *key, const char *range_end,
 
 	if (!req)
 		return -ENOMEM;
-	rc = add_key(req, "key", key);
+	rc = etcd_json_add_b64(req, "key", key);
 	if (!rc && range_end)
-		rc = add_key(req, "range_end", range_end);
+		rc = etcd_json_add_b64(req, "range_end", range_end);
 	if (rc) {
 		json_object_put(req);
 		return rc;
@@ -450,7 +431,7 @@ int etcd_lease_grant(struct etcd_client *c, int64_t ttl_s, int64_t *id)
 
 	if (!req)
 		return -ENOMEM;
-	add_int(req, "TTL", ttl_s);
+	etcd_json_add_i64(req, "TTL", ttl_s);
 	pthread_mutex_lock(&c->lock);
 	rc = call_obj(c, "/v3/lease/grant", req, &ans);
 	if (!rc && (etcd_json_int64(ans, "ID", id) || *id == 0 ||
@@ -469,7 +450,7 @@ int etcd_lease_keepalive(struct etcd_client *c, int64_t id, int64_t *ttl_s)
 	*ttl_s = 0;
 	if (!req)
 		return -ENOMEM;
-	add_int(req, "ID", id);
+	etcd_json_add_i64(req, "ID", id);
 	pthread_mutex_lock(&c->lock);
 	/* A streaming call on the gateway: one request, one result object. */
 	rc = call_obj(c, "/v3/lease/keepalive", req, &ans);
@@ -496,7 +477,7 @@ int etcd_lease_revoke(struct etcd_client *c, int64_t id)
 
 	if (!req)
 		return -ENOMEM;
-	add_int(req, "ID", id);
+	etcd_json_add_i64(req, "ID", id);
 	pthread_mutex_lock(&c->lock);
 	rc = call_obj(c, "/v3/lease/revoke", req, &ans);
 	pthread_mutex_unlock(&c->lock);

@@ -175,4 +175,10 @@ int etcd_json_int64(struct json_object *obj, const char *field, int64_t *out);
 char *etcd_build_txn(const struct etcd_cmp *cmps, size_t ncmp,
 		     const struct etcd_op *ops, size_t nops);
 
+/* Members of the gateway's JSON requests: @text base64-encoded (0 or
+ * -ENOMEM), and a 64-bit number as the decimal string the gateway wants. */
+struct json_object;
+int etcd_json_add_b64(struct json_object *o, const char *field, const char *text);
+void etcd_json_add_i64(struct json_object *o, const char *field, int64_t v);
+
 #endif

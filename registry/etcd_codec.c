@@ -352,7 +352,7 @@ out:
 static const char *const target_names[] = { "VERSION", "CREATE", "MOD", "VALUE" };
 static const char *const result_names[] = { "EQUAL", "GREATER", "LESS", "NOT_EQUAL" };
 
-static int add_b64(struct json_object *o, const char *field, const char *text)
+int etcd_json_add_b64(struct json_object *o, const char *field, const char *text)
 {
 	char *b = etcd_b64_encode(text, strlen(text));
 
@@ -363,7 +363,7 @@ static int add_b64(struct json_object *o, const char *field, const char *text)
 	return 0;
 }
 
-static void add_i64(struct json_object *o, const char *field, int64_t v)
+void etcd_json_add_i64(struct json_object *o, const char *field, int64_t v)
 {
 	char buf[24];
 
@@ -393,20 +393,20 @@ char *etcd_build_txn(const struct etcd_cmp *cmps, size_t ncmp,
 		struct json_object *o = json_object_new_object();
 
 		json_object_array_add(carr, o);
-		rc = add_b64(o, "key", c->key);
+		rc = etcd_json_add_b64(o, "key", c->key);
 		if (!rc && c->range_end)
-			rc = add_b64(o, "range_end", c->range_end);
+			rc = etcd_json_add_b64(o, "range_end", c->range_end);
 		json_object_object_add(o, "target",
 				       json_object_new_string(target_names[c->target]));
 		json_object_object_add(o, "result",
 				       json_object_new_string(result_names[c->result]));
 		switch (c->target) {
-		case ETCD_CMP_VERSION: add_i64(o, "version", c->number); break;
-		case ETCD_CMP_CREATE: add_i64(o, "create_revision", c->number); break;
-		case ETCD_CMP_MOD: add_i64(o, "mod_revision", c->number); break;
+		case ETCD_CMP_VERSION: etcd_json_add_i64(o, "version", c->number); break;
+		case ETCD_CMP_CREATE: etcd_json_add_i64(o, "create_revision", c->number); break;
+		case ETCD_CMP_MOD: etcd_json_add_i64(o, "mod_revision", c->number); break;
 		case ETCD_CMP_VALUE:
 			if (!rc)
-				rc = add_b64(o, "value", c->value ? c->value : "");
+				rc = etcd_json_add_b64(o, "value", c->value ? c->value : "");
 			break;
 		}
 	}
@@ -418,16 +418,16 @@ char *etcd_build_txn(const struct etcd_cmp *cmps, size_t ncmp,
 		json_object_array_add(sarr, wrap);
 		if (op->type == ETCD_OP_PUT) {
 			json_object_object_add(wrap, "request_put", o);
-			rc = add_b64(o, "key", op->key);
+			rc = etcd_json_add_b64(o, "key", op->key);
 			if (!rc)
-				rc = add_b64(o, "value", op->value ? op->value : "");
+				rc = etcd_json_add_b64(o, "value", op->value ? op->value : "");
 			if (op->lease)
-				add_i64(o, "lease", op->lease);
+				etcd_json_add_i64(o, "lease", op->lease);
 		} else {
 			json_object_object_add(wrap, "request_delete_range", o);
-			rc = add_b64(o, "key", op->key);
+			rc = etcd_json_add_b64(o, "key", op->key);
 			if (!rc && op->range_end)
-				rc = add_b64(o, "range_end", op->range_end);
+				rc = etcd_json_add_b64(o, "range_end", op->range_end);
 		}
 	}
 	if (!rc) {

@@ -49,13 +49,7 @@ static bool session_sleep(struct registry_session *s, unsigned ms)
 	struct timespec ts;
 	bool stop;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	ts = pvm_deadline_ms(CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&s->lock);
 	if (!s->stopping)
 		pthread_cond_timedwait(&s->cond, &s->lock, &ts);

@@ -11,56 +11,41 @@
 
 #include "common.h"
 #include "ctl_server.h"
+#include "expose.h"
 
 #define REQUEST_TIMEOUT_MS 2000
 
-static json_object *get(json_object *o, const char *key)
-{
-	json_object *v = NULL;
-
-	if (!o || !json_object_object_get_ex(o, key, &v))
-		return NULL;
-	return v;
-}
-
-static uint64_t u64(json_object *o, const char *key)
-{
-	json_object *v = get(o, key);
-
-	return v ? json_object_get_uint64(v) : 0;
-}
-
 static void derive(struct host_entry *e)
 {
-	json_object *s = e->stats, *pager = get(s, "pager"), *tiers, *lat;
+	json_object *s = e->stats, *pager = pvm_json_get(s, "pager"), *tiers, *lat;
 
-	e->pid = (int)u64(s, "pid");
+	e->pid = (int)pvm_json_u64(s, "pid");
 	if (!strcmp(e->kind, "pod")) {
-		json_object *mem = get(s, "memory"), *cl = get(s, "clients");
+		json_object *mem = pvm_json_get(s, "memory"), *cl = pvm_json_get(s, "clients");
 
-		e->cap_bytes = u64(mem, "total");
-		e->free_bytes = u64(mem, "free");
-		e->leased_bytes = u64(mem, "leased");
+		e->cap_bytes = pvm_json_u64(mem, "total");
+		e->free_bytes = pvm_json_u64(mem, "free");
+		e->leased_bytes = pvm_json_u64(mem, "leased");
 		e->clients = cl ? json_object_array_length(cl) : 0;
-		e->leases = u64(get(s, "leases"), "alive");
+		e->leases = pvm_json_u64(pvm_json_get(s, "leases"), "alive");
 		return;
 	}
-	e->state = json_object_get_string(get(s, "state"));
-	e->uptime_s = json_object_get_double(get(s, "uptime_s"));
-	e->mem_pages = u64(s, "mem_bytes") >> 12;
-	e->local_pages = u64(s, "local_bytes") >> 12;
+	e->state = json_object_get_string(pvm_json_get(s, "state"));
+	e->uptime_s = json_object_get_double(pvm_json_get(s, "uptime_s"));
+	e->mem_pages = pvm_json_u64(s, "mem_bytes") >> 12;
+	e->local_pages = pvm_json_u64(s, "local_bytes") >> 12;
 	if (!pager)
 		return;
 	e->attached = true;
-	e->resident = u64(pager, "resident_pages");
-	e->faults = u64(pager, "faults");
-	e->evictions = u64(pager, "evictions");
-	e->refaults = u64(pager, "refaults");
-	tiers = get(pager, "tiers");
+	e->resident = pvm_json_u64(pager, "resident_pages");
+	e->faults = pvm_json_u64(pager, "faults");
+	e->evictions = pvm_json_u64(pager, "evictions");
+	e->refaults = pvm_json_u64(pager, "refaults");
+	tiers = pvm_json_get(pager, "tiers");
 	for (size_t i = 0; tiers && i < json_object_array_length(tiers); i++) {
 		json_object *t = json_object_array_get_idx(tiers, i);
-		const char *kind = json_object_get_string(get(t, "kind"));
-		uint64_t used = u64(t, "slots_used");
+		const char *kind = json_object_get_string(pvm_json_get(t, "kind"));
+		uint64_t used = pvm_json_u64(t, "slots_used");
 
 		if (!kind)
 			continue;
@@ -71,7 +56,7 @@ static void derive(struct host_entry *e)
 		else if (!strcmp(kind, "dram"))
 			e->dram_pages += used;
 	}
-	lat = get(get(pager, "fault_latency"), "log2_us_buckets");
+	lat = pvm_json_get(pvm_json_get(pager, "fault_latency"), "log2_us_buckets");
 	for (size_t i = 0; lat && i < json_object_array_length(lat) && i < SWAP_LAT_BUCKETS; i++)
 		e->lat[i] = json_object_get_uint64(json_object_array_get_idx(lat, i));
 }
@@ -110,8 +95,8 @@ static int read_one(struct host_view *v, const char *kind, const char *name)
 		pvm_err("%s: %s", path, strerror(-ret));
 		return 0;
 	}
-	if (get(o, "error")) {
-		pvm_err("%s: %s", path, json_object_get_string(get(o, "error")));
+	if (pvm_json_get(o, "error")) {
+		pvm_err("%s: %s", path, json_object_get_string(pvm_json_get(o, "error")));
 		json_object_put(o);
 		return 0;
 	}

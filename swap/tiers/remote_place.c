@@ -672,13 +672,7 @@ static void monitor_sleep(struct remote_tier *r, unsigned ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	ts = pvm_deadline_ms(CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&r->lock);
 	if (!atomic_load(&r->stopping))
 		pthread_cond_timedwait(&r->stop_cond, &r->lock, &ts);

@@ -338,13 +338,7 @@ void *remote_repair_main(void *arg)
 		unsigned ms = x->stuck ? REPAIR_RETRY_MS : REPAIR_IDLE_MS;
 		bool wanted;
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += ms / 1000;
-		ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ts = pvm_deadline_ms(CLOCK_MONOTONIC, ms);
 		pthread_mutex_lock(&r->lock);
 		if (!r->repair_wanted && !atomic_load(&r->stopping))
 			pthread_cond_timedwait(&r->repair_cond, &r->lock, &ts);
