@@ -150,3 +150,46 @@ et_wait_unlisted() {
 	done
 	return 1
 }
+
+# et_run_guest REGISTRY PASSES - in the background (PVM_POOLVM_PID): a 256
+# MiB guest, 64 MiB of it local, on the remote tier (replicas 2) over the
+# pods found in REGISTRY, running "pvm-memtest seq --size 160" PASSES times;
+# back once the workload started. Sets log and stats.
+et_run_guest() {
+	local reg=$1 passes=$2
+	log=$PVM_TMP/console.log
+	stats=$PVM_TMP/stats.json
+	: >"$log"
+	pvm_say "poolvm run --tier remote --registry $reg &"
+	"$PVM_POOLVM" run --mem 256M --local 64M --tier remote --registry "$reg" \
+		--secret-file "$ET_SECRET" --fabric tcp --replicas 2 \
+		--kernel "$PVM_KERNEL" --initrd "$PVM_INITRD" --stats-json "$stats" \
+		--append "console=ttyS0 quiet pvm_run=\"pvm-memtest seq --size 160 --passes $passes\"" \
+		>"$log" 2>&1 </dev/null &
+	PVM_POOLVM_PID=$!
+	pvm_wait_log "$log" '^pvm-memtest: start' 120 || pvm_fail "the workload did not start" "$log"
+}
+
+# et_find_victim - a pod that holds leases of that guest (its free
+# capacity in the registry went down): sets victim (its address) and n
+# (its index in ET_POD_ADDR).
+et_find_victim() {
+	local addr total free reserved i
+	victim=
+	for _ in $(seq 1 100); do
+		while read -r addr total free reserved; do
+			if [ "$free" -lt "$total" ] && [ "$reserved" -gt 0 ]; then
+				victim=$addr
+				break
+			fi
+		done < <(et_json_pods)
+		[ -n "$victim" ] && break
+		pvm_alive "$PVM_POOLVM_PID" || pvm_fail "poolvm exited early" "$log"
+		sleep 0.3
+	done
+	[ -n "$victim" ] || pvm_fail "no pod's free capacity went down in the registry" "$log"
+	for i in "${!ET_POD_ADDR[@]}"; do
+		[ "${ET_POD_ADDR[$i]}" = "$victim" ] && n=$i
+	done
+	return 0
+}

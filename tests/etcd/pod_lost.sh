@@ -24,39 +24,12 @@ for i in 1 2 3; do
 done
 prefix=/poolvm
 
-log=$PVM_TMP/console.log
-stats=$PVM_TMP/stats.json
-: >"$log"
-reg="etcd://${ET_URL#http://}$prefix"
-pvm_say "poolvm run --tier remote --registry $reg &"
-"$PVM_POOLVM" run --mem 256M --local 64M --tier remote --registry "$reg" \
-	--secret-file "$ET_SECRET" --fabric tcp --replicas 2 \
-	--kernel "$PVM_KERNEL" --initrd "$PVM_INITRD" --stats-json "$stats" \
-	--append 'console=ttyS0 quiet pvm_run="pvm-memtest seq --size 160 --passes 24"' \
-	>"$log" 2>&1 </dev/null &
-PVM_POOLVM_PID=$!
-pvm_wait_log "$log" '^pvm-memtest: start' 120 || pvm_fail "the workload did not start" "$log"
-
+et_run_guest "etcd://${ET_URL#http://}$prefix" 24
 # A pod that holds leases: its free capacity in the registry went down.
-victim=
-for _ in $(seq 1 100); do
-	while read -r addr total free reserved; do
-		if [ "$free" -lt "$total" ] && [ "$reserved" -gt 0 ]; then
-			victim=$addr
-			break
-		fi
-	done < <(et_json_pods)
-	[ -n "$victim" ] && break
-	pvm_alive "$PVM_POOLVM_PID" || pvm_fail "poolvm exited early" "$log"
-	sleep 0.3
-done
-[ -n "$victim" ] || pvm_fail "no pod's free capacity went down in the registry" "$log"
+et_find_victim
 et_registry ls
 nres=$(et_registry ls --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["reservations"]))')
 [ "$nres" -ge 2 ] || pvm_fail "the VMM holds $nres reservations (want at least 2 pods)" "$log"
-for i in 1 2 3; do
-	[ "${ET_POD_ADDR[$i]}" = "$victim" ] && n=$i
-done
 sleep 2
 pvm_say "kill -9 pod $n ($victim)"
 t0=$SECONDS
