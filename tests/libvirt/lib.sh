@@ -207,3 +207,19 @@ lv_pager_pids() {
 	done
 	return 0
 }
+
+# lv_setup SCRIPT ARGS... - everything a libvirt test does first: skip
+# where libvirtd cannot run, re-run SCRIPT in a private mount namespace,
+# the guest suite's options, cleanup on exit, a guest image, a private
+# libvirt tree with the hook installed, QEMU's user, and the daemons.
+lv_setup() {
+	lv_require
+	lv_enter_namespace "$@"
+	shift
+	pvm_init "$@"
+	trap 'lv_cleanup $?' EXIT
+	pvm_require_guest
+	lv_private_tree
+	lv_qemu_user
+	lv_start_daemons
+}

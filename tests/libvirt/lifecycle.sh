@@ -21,14 +21,7 @@ PVM_TEST_NAME=libvirt_lifecycle
 here=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 . "$here/../guest/lib.sh"
 . "$here/lib.sh"
-lv_require
-lv_enter_namespace "$0" "$@"
-pvm_init "$@"
-trap 'lv_cleanup $?' EXIT
-pvm_require_guest
-lv_private_tree
-lv_qemu_user
-lv_start_daemons
+lv_setup "$0" "$@"
 
 # define_pooled NAME CMD [poolvm define options...] - a 256 MiB domain kept
 # to 64 MiB, console in $PVM_TMP/NAME.console, running CMD in the guest.
