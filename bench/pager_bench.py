@@ -648,7 +648,7 @@ class Bench:
         m = self.mem_mib
         cpu = self.a.cpu or ("host" if self.accel == "kvm" else "max,-avx2")
         return [self.a.qemu,
-                "-name", "poolvm,debug-threads=on",
+                "-name", "guest=pvm-bench,debug-threads=on",
                 "-machine", "pc,memory-backend=pvm-ram",
                 "-accel", self.accel,
                 "-cpu", cpu,
@@ -673,7 +673,7 @@ class Bench:
         else:
             tier = ["--tier", "disk:%s" % self.tier_file]
             prefix = []
-        argv = prefix + [self.poolvm, "run",
+        argv = prefix + [self.poolvm, "run", "--name", "pvm-bench",
                 "--mem", "%dM" % self.mem_mib,
                 "--local", "%dM" % self.local_mib(frac)] + tier + [
                 "--stats-json", stats_path,
