@@ -175,7 +175,20 @@ int vmm_find_preload(const char *explicit_path, char out[], size_t len)
 		    snprintf(out, len, "%s", real) < (int)len)
 			return 0;
 	}
-	pvm_err("cannot find libpoolvm-preload.so next to %s; set POOLVM_PRELOAD", exe);
+#ifdef POOLVM_PRELOAD_DIR
+	/* Installed: where meson install put it (PREFIX/LIBDIR/poolvm). */
+	if (access(POOLVM_PRELOAD_DIR "/libpoolvm-preload.so", R_OK) == 0 &&
+	    realpath(POOLVM_PRELOAD_DIR "/libpoolvm-preload.so", real) &&
+	    snprintf(out, len, "%s", real) < (int)len)
+		return 0;
+#endif
+	pvm_err("cannot find libpoolvm-preload.so next to %s%s; set POOLVM_PRELOAD", exe,
+#ifdef POOLVM_PRELOAD_DIR
+		" or in " POOLVM_PRELOAD_DIR
+#else
+		""
+#endif
+		);
 	return -ENOENT;
 }
 
