@@ -40,7 +40,7 @@ packages=(
 	qemu-system-x86 qemu-utils
 	busybox-static cpio xz-utils gzip linux-image-amd64
 	libzstd-dev libcairo2-dev libinih-dev
-	python3 clang libclang-rt-14-dev iproute2 util-linux
+	python3 clang libclang-rt-14-dev iproute2 util-linux tmux
 	libmicrohttpd-dev libncurses-dev
 	libvirt-daemon-system libvirt-clients libvirt-dev libxml2-dev
 	libcurl4-openssl-dev etcd-server etcd-client

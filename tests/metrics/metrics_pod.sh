@@ -2,7 +2,8 @@
 # tests/metrics/metrics_pod.sh --poolvm FILE — a memory pod's control
 # surfaces: `poolvm pod --name --metrics` serves /metrics with its capacity,
 # `poolvm stats --json` and `poolvm top -b` list it, a second pod of the same
-# name or on the same port is refused with a clear error, and after SIGTERM
+# name or on the same port is refused with a clear error, `poolvm top` in a
+# terminal (tmux) shows it and quits on q, and after SIGTERM
 # the socket is gone.
 set -euo pipefail
 PVM_TEST_NAME=metrics_pod
@@ -10,6 +11,7 @@ PVM_TEST_NAME=metrics_pod
 . "$(dirname "${BASH_SOURCE[0]}")/lib_metrics.sh"
 pvm_init "$@"
 command -v python3 >/dev/null || pvm_skip "python3 is needed to read JSON"
+command -v tmux >/dev/null || pvm_skip "tmux is needed to drive poolvm top in a terminal"
 
 export POOLVM_RUN_DIR=$PVM_TMP/run
 secret=$PVM_TMP/secret
@@ -59,9 +61,32 @@ grep -q "port is already in use" "$PVM_TMP/port.log" || pvm_fail "unclear error"
 pvm_http "$port" /metrics "$PVM_TMP/m2" && grep -q '^HTTP/1\.[01] 200' "$PVM_TMP/m2" ||
 	pvm_fail "the first pod stopped serving"
 
+# The interactive view in a real terminal (tmux): it shows the pod, and q
+# quits it.
+tmx="tmux -L pvm-metrics-$$"
+$tmx new-session -d -x 120 -y 30 -s top \
+	"POOLVM_RUN_DIR='$POOLVM_RUN_DIR' TERM=xterm '$PVM_POOLVM' top -d 0.5; echo top-exit=\$? >'$PVM_TMP/top.rc'; sleep 30" ||
+	pvm_fail "tmux cannot start a session"
+shown=0
+for _ in $(seq 1 40); do
+	$tmx capture-pane -p -t top >"$PVM_TMP/top.screen" 2>/dev/null || true
+	if grep -q "$name" "$PVM_TMP/top.screen"; then shown=1; break; fi
+	sleep 0.25
+done
+[ "$shown" = 1 ] || { $tmx kill-server 2>/dev/null || true; pvm_fail "poolvm top never showed the pod" "$PVM_TMP/top.screen"; }
+sed 's/^/# top: /' "$PVM_TMP/top.screen" | grep -v '^# top: *$' | head -n 12
+$tmx send-keys -t top q
+for _ in $(seq 1 20); do
+	[ -s "$PVM_TMP/top.rc" ] && break
+	sleep 0.25
+done
+$tmx kill-server 2>/dev/null || true
+[ "$(cat "$PVM_TMP/top.rc" 2>/dev/null)" = top-exit=0 ] ||
+	pvm_fail "poolvm top did not quit with status 0 on q ($(cat "$PVM_TMP/top.rc" 2>/dev/null))"
+
 kill -TERM "$PVM_POOLVM_PID"
 pvm_wait_gone "$PVM_POOLVM_PID" 20 || pvm_fail "the pod did not exit on SIGTERM" "$log"
 wait "$PVM_POOLVM_PID" || pvm_fail "the pod exited non-zero" "$log"
 PVM_POOLVM_PID=
 [ ! -e "$sock" ] || pvm_fail "control socket $sock still exists after the pod exited"
-pvm_pass "pod capacity on /metrics and in stats/top; name and port conflicts refused"
+pvm_pass "pod capacity on /metrics and in stats/top (batch and in a terminal); name and port conflicts refused"
