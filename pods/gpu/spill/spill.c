@@ -39,6 +39,25 @@ static uint64_t chunk_of(const struct spill *s, uint64_t va)
 	return (va - s->base) / s->chunk_bytes;
 }
 
+/* Move chunk @c's bookkeeping to @place (the data has already moved). */
+static void set_place(struct spill *s, uint64_t c, enum spill_place place)
+{
+	struct spill_chunk *ch = &s->chunks[c];
+	unsigned old = ch->place;
+
+	if (old == SPILL_DEVICE || old == SPILL_HOST) {
+		uint32_t last = s->listed[old][--s->nlisted[old]];
+
+		s->listed[old][ch->list_pos] = last;
+		s->chunks[last].list_pos = ch->list_pos;
+	}
+	if (place == SPILL_DEVICE || place == SPILL_HOST) {
+		ch->list_pos = (uint32_t)s->nlisted[place];
+		s->listed[place][s->nlisted[place]++] = (uint32_t)c;
+	}
+	ch->place = (uint8_t)place;
+}
+
 static void *alloc_chunk_buffer(const struct spill *s)
 {
 	void *buf = NULL;
@@ -108,16 +127,16 @@ static bool evict_before(const struct spill *s, uint64_t a, uint64_t b)
 	return s->chunks[a].last_use < s->chunks[b].last_use;
 }
 
-/* The best unpinned victim in @place, or -1. */
+/* The best unpinned victim on the device or the host, or -1. */
 static int64_t pick_victim(const struct spill *s, enum spill_place place)
 {
 	int64_t best = -1;
-	uint64_t c;
+	uint64_t i;
 
-	for (c = 0; c < s->hiwater; c++) {
-		const struct spill_chunk *ch = &s->chunks[c];
+	for (i = 0; i < s->nlisted[place]; i++) {
+		uint64_t c = s->listed[place][i];
 
-		if (ch->place != place || ch->pinned)
+		if (s->chunks[c].pinned)
 			continue;
 		if (best < 0 || evict_before(s, c, (uint64_t)best))
 			best = (int64_t)c;
@@ -224,7 +243,7 @@ static void host_trim(struct spill *s)
 			return;
 		free(ch->host);
 		ch->host = NULL;
-		ch->place = SPILL_TIER;
+		set_place(s, (uint64_t)v, SPILL_TIER);
 		s->host_chunks--;
 		s->tier_chunks++;
 		s->st.demotions++;
@@ -306,7 +325,7 @@ static int evict_device(struct spill *s, uint64_t c)
 			return rc;
 		}
 		ch->host = buf;
-		ch->place = SPILL_HOST;
+		set_place(s, c, SPILL_HOST);
 		s->host_chunks++;
 	} else {
 		int64_t hv = pick_victim(s, SPILL_HOST);
@@ -320,7 +339,7 @@ static int evict_device(struct spill *s, uint64_t c)
 				return rc;
 			buf = hc->host;
 			hc->host = NULL;
-			hc->place = SPILL_TIER;
+			set_place(s, (uint64_t)hv, SPILL_TIER);
 			s->tier_chunks++;
 			s->st.demotions++;
 			rc = ops->to_host(s->be, buf, va, s->chunk_bytes);
@@ -334,7 +353,7 @@ static int evict_device(struct spill *s, uint64_t c)
 				return rc;
 			}
 			ch->host = buf;
-			ch->place = SPILL_HOST;
+			set_place(s, c, SPILL_HOST);
 		} else {
 			rc = ops->to_host(s->be, s->bounce, va, s->chunk_bytes);
 			if (rc)
@@ -347,7 +366,7 @@ static int evict_device(struct spill *s, uint64_t c)
 				tier_release_chunk(s, c);
 				return rc;
 			}
-			ch->place = SPILL_TIER;
+			set_place(s, c, SPILL_TIER);
 			s->tier_chunks++;
 		}
 	}
@@ -427,7 +446,7 @@ static int refill(struct spill *s, uint64_t c, uint32_t idx)
 		s->st.bytes_to_device += s->chunk_bytes;
 		break;
 	}
-	ch->place = SPILL_DEVICE;
+	set_place(s, c, SPILL_DEVICE);
 	ch->phys = idx;
 	s->resident++;
 	return 0;
@@ -470,7 +489,7 @@ static void discard_chunk(struct spill *s, uint64_t c)
 	default:
 		break;
 	}
-	ch->place = SPILL_NONE;
+	set_place(s, c, SPILL_NONE);
 }
 
 /* ---- pinning a set of chunks --------------------------------------------- */
@@ -505,6 +524,8 @@ static void sort_needed(struct spill *s)
 {
 	size_t i, out = 0;
 
+	if (!s->nneeded)
+		return;
 	qsort(s->needed, s->nneeded, sizeof(*s->needed), cmp_u32);
 	for (i = 0; i < s->nneeded; i++)
 		if (out == 0 || s->needed[out - 1] != s->needed[i])
@@ -512,12 +533,13 @@ static void sort_needed(struct spill *s)
 	s->nneeded = out;
 }
 
+/* Unpin what the current call pinned (all of it is in s->needed). */
 static void unpin_all(struct spill *s)
 {
-	uint64_t c;
+	size_t i;
 
-	for (c = 0; c < s->hiwater; c++)
-		s->chunks[c].pinned = 0;
+	for (i = 0; i < s->nneeded; i++)
+		s->chunks[s->needed[i]].pinned = 0;
 }
 
 /* Make the chunks in s->needed resident (they are pinned first). */
@@ -570,6 +592,10 @@ static void prefetch(struct spill *s)
 			uint32_t idx;
 			int64_t v;
 
+			if (ch->pinned)
+				continue;
+			if (add_needed(s, c, c))
+				return;
 			if (ch->place == SPILL_DEVICE || ch->refs == 0) {
 				ch->pinned = 1;
 				continue;
@@ -780,7 +806,7 @@ static int xfer_piece(struct spill *s, uint64_t c, uint64_t off, void *buf,
 			return -ENOMEM;
 		memset(ch->host, 0, s->chunk_bytes);
 		memcpy((uint8_t *)ch->host + off, buf, len);
-		ch->place = SPILL_HOST;
+		set_place(s, c, SPILL_HOST);
 		s->host_chunks++;
 		return 0;
 	case SPILL_TIER:
@@ -808,7 +834,7 @@ static int xfer_piece(struct spill *s, uint64_t c, uint64_t off, void *buf,
 			tier_release_chunk(s, c);
 			s->tier_chunks--;
 			ch->host = img;
-			ch->place = SPILL_HOST;
+			set_place(s, c, SPILL_HOST);
 			s->host_chunks++;
 			return 0;
 		}

@@ -95,9 +95,12 @@ int spill_create(struct spill_backend *be, const struct spill_config *cfg,
 	s->phys = calloc(quota_chunks, sizeof(*s->phys));
 	s->phys_free = calloc(quota_chunks, sizeof(*s->phys_free));
 	s->ios = calloc(s->pages_per_chunk, sizeof(*s->ios));
+	s->listed[SPILL_DEVICE] = calloc(s->nchunks, sizeof(uint32_t));
+	s->listed[SPILL_HOST] = calloc(s->nchunks, sizeof(uint32_t));
 	if (posix_memalign(&s->bounce, PVM_PAGE_SIZE, gran))
 		s->bounce = NULL;
-	if (!s->chunks || !s->phys || !s->phys_free || !s->ios || !s->bounce) {
+	if (!s->chunks || !s->phys || !s->phys_free || !s->ios || !s->bounce ||
+	    !s->listed[SPILL_DEVICE] || !s->listed[SPILL_HOST]) {
 		rc = -ENOMEM;
 		goto err;
 	}
@@ -158,6 +161,8 @@ void spill_destroy(struct spill *s)
 	free(s->phys);
 	free(s->phys_free);
 	free(s->ios);
+	free(s->listed[SPILL_DEVICE]);
+	free(s->listed[SPILL_HOST]);
 	free(s->bounce);
 	free(s->allocs);
 	free(s->needed);

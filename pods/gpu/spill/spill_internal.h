@@ -19,6 +19,7 @@ struct spill_chunk {
 	uint8_t tier;           /* SPILL_TIER: index in spill.tiers */
 	uint32_t refs;          /* live allocations overlapping the chunk */
 	uint32_t phys;          /* SPILL_DEVICE: index in spill.phys */
+	uint32_t list_pos;      /* DEVICE/HOST: index in spill.listed[place] */
 	uint64_t last_use;      /* launch clock of its last use (LRU) */
 	void *host;             /* SPILL_HOST: chunk image */
 	uint64_t *slots;        /* SPILL_TIER: one tier slot per page */
@@ -38,6 +39,10 @@ struct spill {
 	uint64_t base, limit;           /* the reserved range */
 	uint64_t nchunks, hiwater;      /* chunks in the range / ever used */
 	struct spill_chunk *chunks;
+	/* The chunks on the device and on the host, so victim searches scan
+	 * only those: listed[SPILL_DEVICE] / listed[SPILL_HOST]. */
+	uint32_t *listed[SPILL_TIER];
+	uint64_t nlisted[SPILL_TIER];
 
 	uint64_t slots_total;           /* quota in chunks */
 	uint64_t resident, host_chunks, tier_chunks;
