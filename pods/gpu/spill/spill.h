@@ -157,6 +157,16 @@ struct spill_cuda_fns {
 };
 
 /**
+ * spill_cuda_fns_load() - fill @out by name through @lookup (a dlsym()
+ * on the dlopen()ed libcuda, or a cuGetProcAddress wrapper), which returns
+ * NULL for a name it lacks. @device goes to out->device.
+ *
+ * Return: 0, or -ENOENT naming the first entry point not found.
+ */
+int spill_cuda_fns_load(void *(*lookup)(void *ctx, const char *name), void *ctx,
+			int device, struct spill_cuda_fns *out);
+
+/**
  * spill_cuda_backend_open() - device memory through the CUDA VMM API.
  * @fns: the driver's entry points (copied; every one is required).
  *

@@ -199,6 +199,40 @@ static const char *missing_entry(const struct spill_cuda_fns *f)
 	return NULL;
 }
 
+int spill_cuda_fns_load(void *(*lookup)(void *ctx, const char *name), void *ctx,
+			int device, struct spill_cuda_fns *out)
+{
+	const char *missing;
+
+	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
+	out->device = device;
+	/* object pointer to function pointer, as dlsym() itself requires */
+#define LOAD(name) do { void *p = lookup(ctx, #name); \
+		memcpy(&out->name, &p, sizeof(p)); } while (0)
+	LOAD(cuMemGetAllocationGranularity);
+	LOAD(cuMemAddressReserve);
+	LOAD(cuMemAddressFree);
+	LOAD(cuMemCreate);
+	LOAD(cuMemRelease);
+	LOAD(cuMemMap);
+	LOAD(cuMemSetAccess);
+	LOAD(cuMemUnmap);
+	LOAD(cuMemcpyDtoH_v2);
+	LOAD(cuMemcpyHtoD_v2);
+	LOAD(cuMemcpyDtoD_v2);
+	LOAD(cuMemsetD8_v2);
+	LOAD(cuCtxSynchronize);
+#undef LOAD
+	missing = missing_entry(out);
+	if (missing) {
+		pvm_err("gpu spill: the CUDA driver has no entry point %s; the VMM API "
+			"needs CUDA 10.2 or later", missing);
+		return -ENOENT;
+	}
+	return 0;
+}
+
 int spill_cuda_backend_open(const struct spill_cuda_fns *fns, struct spill_backend **out)
 {
 	struct cuda_backend *c;
