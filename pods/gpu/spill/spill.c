@@ -58,13 +58,25 @@ static void set_place(struct spill *s, uint64_t c, enum spill_place place)
 	ch->place = (uint8_t)place;
 }
 
-static void *alloc_chunk_buffer(const struct spill *s)
+/* Host chunk images come from a small cache of spare buffers, so an
+ * eviction does not pay for mapping and faulting in fresh memory. */
+static void *alloc_chunk_buffer(struct spill *s)
 {
 	void *buf = NULL;
 
+	if (s->nspare)
+		return s->spare[--s->nspare];
 	if (posix_memalign(&buf, PVM_PAGE_SIZE, s->chunk_bytes))
 		return NULL;
 	return buf;
+}
+
+static void free_chunk_buffer(struct spill *s, void *buf)
+{
+	if (buf && s->nspare < SPILL_SPARE_BUFFERS)
+		s->spare[s->nspare++] = buf;
+	else
+		free(buf);
 }
 
 /* ---- allocations -------------------------------------------------------- */
@@ -241,7 +253,7 @@ static void host_trim(struct spill *s)
 		ch = &s->chunks[v];
 		if (tier_store_chunk(s, (uint64_t)v, ch->host))
 			return;
-		free(ch->host);
+		free_chunk_buffer(s, ch->host);
 		ch->host = NULL;
 		set_place(s, (uint64_t)v, SPILL_TIER);
 		s->host_chunks--;
@@ -321,7 +333,7 @@ static int evict_device(struct spill *s, uint64_t c)
 		if (rc == 0)
 			rc = unmap_chunk(s, c);
 		if (rc) {
-			free(buf);
+			free_chunk_buffer(s, buf);
 			return rc;
 		}
 		ch->host = buf;
@@ -348,7 +360,7 @@ static int evict_device(struct spill *s, uint64_t c)
 			if (rc) {
 				/* @hv's image is safe in the tier; keep the
 				 * buffer accounted as free host memory */
-				free(buf);
+				free_chunk_buffer(s, buf);
 				s->host_chunks--;
 				return rc;
 			}
@@ -433,7 +445,7 @@ static int refill(struct spill *s, uint64_t c, uint32_t idx)
 		s->st.zero_fills++;
 		break;
 	case SPILL_HOST:
-		free(ch->host);
+		free_chunk_buffer(s, ch->host);
 		ch->host = NULL;
 		s->host_chunks--;
 		s->st.refills++;
@@ -478,7 +490,7 @@ static void discard_chunk(struct spill *s, uint64_t c)
 		s->resident--;
 		break;
 	case SPILL_HOST:
-		free(ch->host);
+		free_chunk_buffer(s, ch->host);
 		ch->host = NULL;
 		s->host_chunks--;
 		break;
@@ -827,7 +839,7 @@ static int xfer_piece(struct spill *s, uint64_t c, uint64_t off, void *buf,
 				return -ENOMEM;
 			rc = tier_load_pages(s, c, 0, s->pages_per_chunk, img);
 			if (rc) {
-				free(img);
+				free_chunk_buffer(s, img);
 				return rc;
 			}
 			memcpy((uint8_t *)img + off, buf, len);

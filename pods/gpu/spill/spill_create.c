@@ -164,6 +164,8 @@ void spill_destroy(struct spill *s)
 	free(s->listed[SPILL_DEVICE]);
 	free(s->listed[SPILL_HOST]);
 	free(s->bounce);
+	for (i = 0; i < s->nspare; i++)
+		free(s->spare[i]);
 	free(s->allocs);
 	free(s->needed);
 	pthread_mutex_destroy(&s->lock);

@@ -29,6 +29,8 @@ struct spill_alloc_rec {
 	uint64_t start, size;
 };
 
+#define SPILL_SPARE_BUFFERS 8      /* host chunk images kept for reuse */
+
 struct spill {
 	pthread_mutex_t lock;
 	struct spill_backend *be;
@@ -60,6 +62,8 @@ struct spill {
 	unsigned ntiers;
 	struct swap_io *ios;            /* [pages_per_chunk] */
 	void *bounce;                   /* one chunk, page aligned */
+	void *spare[SPILL_SPARE_BUFFERS];
+	unsigned nspare;
 	bool tier_error_reported;
 
 	struct spill_plan *plan;

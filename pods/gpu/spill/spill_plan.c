@@ -2,10 +2,12 @@
  * detection over launch signatures, and next-use prediction from the
  * learned period (see spill_plan.h for the concepts).
  *
- * Costs: recording a launch while locked is O(chunks of the launch); while
- * unlocked the period search is O(max_period) comparisons, plus a
- * verification of at most max(P, 8) signatures for each candidate P whose
- * last signature matches. Locking builds the schedule and a per-chunk list
+ * Costs: recording a launch is O(chunks of the launch). While unlocked, the
+ * candidate periods are only the distances to earlier launches with the
+ * same signature, found by following a chain (each launch links to the
+ * previous one with its signature, through a hash table of signatures), and
+ * each candidate P is verified over at most max(P, 8) signatures; a launch
+ * with a new signature costs O(1). Locking builds the schedule and a per-chunk list
  * of the positions using it (CSR arrays), so next_use() is a binary search.
  */
 #include "spill_plan.h"
@@ -16,8 +18,11 @@
 
 #define MIN_WINDOW 8    /* launches a short period must be confirmed over */
 
+#define NO_PREV UINT64_MAX
+
 struct launch_rec {
 	uint64_t sig;
+	uint64_t prev;                  /* previous launch with this sig */
 	uint32_t *chunks;
 	uint32_t n, cap;
 };
@@ -28,6 +33,10 @@ struct spill_plan {
 	uint64_t hist_cap;
 	struct launch_rec *hist;        /* ring: launch i at hist[i % hist_cap] */
 	uint64_t count;                 /* launches recorded */
+	/* signature -> index + 1 of its latest launch (0: empty); linear
+	 * probing, rebuilt from the ring when half full */
+	uint64_t *tab_sig, *tab_idx;
+	uint64_t tab_size, tab_used;
 
 	uint64_t period;                /* 0: unlocked */
 	uint64_t cursor;                /* schedule position of the last launch */
@@ -54,7 +63,12 @@ int spill_plan_create(uint64_t nchunks, unsigned max_period, struct spill_plan *
 	p->hist_cap = 2ULL * max_period + MIN_WINDOW;
 	p->hist = calloc(p->hist_cap, sizeof(*p->hist));
 	p->use_off = calloc(nchunks + 1, sizeof(*p->use_off));
-	if (!p->hist || !p->use_off) {
+	p->tab_size = 64;
+	while (p->tab_size < 4 * p->hist_cap)
+		p->tab_size *= 2;
+	p->tab_sig = calloc(p->tab_size, sizeof(*p->tab_sig));
+	p->tab_idx = calloc(p->tab_size, sizeof(*p->tab_idx));
+	if (!p->hist || !p->use_off || !p->tab_sig || !p->tab_idx) {
 		spill_plan_destroy(p);
 		return -ENOMEM;
 	}
@@ -86,6 +100,8 @@ void spill_plan_destroy(struct spill_plan *p)
 			free(p->hist[i].chunks);
 	free(p->hist);
 	free(p->use_off);
+	free(p->tab_sig);
+	free(p->tab_idx);
 	free(p);
 }
 
@@ -164,23 +180,76 @@ static int lock_period(struct spill_plan *p, uint64_t P)
 	return 0;
 }
 
-/* Find the smallest period the recent launches confirm, and lock on it. */
+/* Find the smallest period the recent launches confirm, and lock on it.
+ * Candidates, smallest first: distances to earlier launches with the same
+ * signature as the last one. */
 static int detect(struct spill_plan *p)
 {
-	uint64_t n = p->count - 1, P, i;
+	uint64_t n = p->count - 1, prev = rec(p, n)->prev, P, i;
 
-	for (P = 1; P <= p->max_period && 2 * P <= p->count; P++) {
-		uint64_t window = P > MIN_WINDOW ? P : MIN_WINDOW;
+	while (prev != NO_PREV && n - prev < p->hist_cap) {
+		uint64_t window;
 
-		if (P + window > p->count)
+		P = n - prev;
+		window = P > MIN_WINDOW ? P : MIN_WINDOW;
+		if (P > p->max_period || P + window > p->count)
 			break;
 		for (i = 0; i < window; i++)
 			if (rec(p, n - i)->sig != rec(p, n - i - P)->sig)
 				break;
 		if (i == window)
 			return lock_period(p, P);
+		prev = rec(p, prev)->prev;
 	}
 	return 0;
+}
+
+/* The table slot of @sig: where it is, or the empty slot it would take. */
+static uint64_t tab_slot(const struct spill_plan *p, uint64_t sig)
+{
+	uint64_t j = (sig ^ (sig >> 29)) & (p->tab_size - 1);
+
+	while (p->tab_idx[j] && p->tab_sig[j] != sig)
+		j = (j + 1) & (p->tab_size - 1);
+	return j;
+}
+
+/* Refill the table from the launches still in the ring. */
+static void tab_rebuild(struct spill_plan *p)
+{
+	uint64_t i = p->count > p->hist_cap ? p->count - p->hist_cap : 0;
+
+	memset(p->tab_idx, 0, p->tab_size * sizeof(*p->tab_idx));
+	p->tab_used = 0;
+	for (; i < p->count; i++) {
+		uint64_t sig = rec(p, i)->sig, j = tab_slot(p, sig);
+
+		if (!p->tab_idx[j])
+			p->tab_used++;
+		p->tab_sig[j] = sig;
+		p->tab_idx[j] = i + 1;
+	}
+}
+
+/* Link launch @n (already in the ring) to the previous one with its sig. */
+static void link_launch(struct spill_plan *p, uint64_t n)
+{
+	struct launch_rec *r = rec(p, n);
+	uint64_t j = tab_slot(p, r->sig);
+
+	r->prev = NO_PREV;
+	if (p->tab_idx[j]) {
+		uint64_t last = p->tab_idx[j] - 1;
+
+		if (n - last < p->hist_cap)
+			r->prev = last;
+	} else {
+		p->tab_used++;
+	}
+	p->tab_sig[j] = r->sig;
+	p->tab_idx[j] = n + 1;
+	if (p->tab_used > p->tab_size / 2)
+		tab_rebuild(p);
 }
 
 int spill_plan_record(struct spill_plan *p, uint64_t sig, const uint32_t *chunks, size_t n)
@@ -200,6 +269,7 @@ int spill_plan_record(struct spill_plan *p, uint64_t sig, const uint32_t *chunks
 		memcpy(r->chunks, chunks, n * sizeof(*chunks));
 	r->n = (uint32_t)n;
 	r->sig = sig;
+	link_launch(p, p->count);
 	p->count++;
 
 	if (p->period) {

@@ -101,6 +101,34 @@ static void short_repeats_need_a_longer_window(void **state)
 	spill_plan_destroy(p);
 }
 
+/* Thousands of launches that never repeat, then a long period: found after
+ * exactly two periods (the table of signatures is rebuilt on the way). */
+static void long_period_after_noise(void **state)
+{
+	struct spill_plan *p;
+	uint32_t c = 3;
+	uint64_t i;
+
+	assert_int_equal(spill_plan_create(8, 2048, &p), 0);
+	for (i = 0; i < 20000; i++)
+		spill_plan_record(p, 0x100000 + i, &c, 1);
+	assert_int_equal(spill_plan_period(p), 0);
+	for (i = 0; i < 2 * 1000 - 1; i++) {
+		spill_plan_record(p, 7 + i % 1000, &c, 1);
+		assert_int_equal(spill_plan_period(p), 0);
+	}
+	spill_plan_record(p, 7 + 999, &c, 1);
+	assert_int_equal(spill_plan_period(p), 1000);
+	/* a period longer than max_period is never locked */
+	spill_plan_destroy(p);
+	assert_int_equal(spill_plan_create(8, 500, &p), 0);
+	for (i = 0; i < 4000; i++)
+		spill_plan_record(p, 7 + i % 1000, &c, 1);
+	assert_int_equal(spill_plan_period(p), 0);
+	spill_plan_destroy(p);
+	(void)state;
+}
+
 /* ---- the training loop ------------------------------------------------- */
 
 struct loop {
@@ -444,6 +472,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(period_is_found_and_followed),
 		cmocka_unit_test(short_repeats_need_a_longer_window),
+		cmocka_unit_test(long_period_after_noise),
 		cmocka_unit_test(learned_beats_lru_at_2x),
 		cmocka_unit_test(learned_beats_lru_at_4x),
 		cmocka_unit_test(misprediction_falls_back_and_relearns),
