@@ -60,12 +60,14 @@ static void host_unreserve(struct spill_backend *be, uint64_t va, uint64_t size)
 	munmap((void *)(uintptr_t)va, size);
 }
 
+/* Out of file descriptors is this backend's "device full": -ENOMEM, as
+ * cuMemCreate reports CUDA_ERROR_OUT_OF_MEMORY. */
 static int host_create(struct spill_backend *be, uint64_t size, uint64_t *handle)
 {
 	int fd = memfd_create("poolvm-gpu-chunk", MFD_CLOEXEC);
 
 	if (fd < 0)
-		return -errno;
+		return errno == EMFILE || errno == ENFILE ? -ENOMEM : -errno;
 	if (ftruncate(fd, (off_t)size) < 0) {
 		int rc = -errno;
 

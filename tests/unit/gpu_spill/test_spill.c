@@ -20,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -474,6 +477,128 @@ static void second_tier_takes_what_the_first_cannot(void **state)
 	assert_int_equal(st.tier_errors, 0);
 }
 
+/* How many descriptors can still be opened (closed again). */
+static int fds_available(void)
+{
+	int fds[64], n = 0, i;
+
+	while (n < 64 && (fds[n] = dup(0)) >= 0)
+		n++;
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	return n;
+}
+
+/* The child of device_full_before_quota_evicts; returns its exit code. */
+static int device_full_child(struct spill *s, const uint64_t *a)
+{
+	struct rlimit low = { 6, 6 };
+	struct spill_stats st;
+	int i, round, room;
+
+	close_range(3, ~0U, 0);
+	if (setrlimit(RLIMIT_NOFILE, &low))
+		return 10;
+	room = fds_available();
+	if (room != 3)
+		return 11;
+	for (round = 0; round < 4; round++) {
+		for (i = 0; i < 6; i++) {
+			uint8_t *p = (uint8_t *)(uintptr_t)a[i];
+
+			if (spill_prepare_launch(s, 1, &a[i], 1))
+				return 12;
+			if (p[0] != (uint8_t)(i + 1 + round) || p[CHUNK - 1] != p[0])
+				return 13;
+			memset(p, i + 2 + round, CHUNK);
+		}
+	}
+	spill_get_stats(s, &st);
+	printf("# device full after %d chunks, quota 8: %llu evictions, "
+	       "resident %llu bytes\n", room, (unsigned long long)st.evictions,
+	       (unsigned long long)st.resident_bytes);
+	if (st.resident_bytes > 3 * CHUNK)
+		return 14;
+	if (st.evictions < 4 * 3)
+		return 15;
+	return 0;
+}
+
+/* The device fills up (other clients) before this client's quota: the
+ * manager evicts instead of failing. Here the host backend runs out of
+ * file descriptors for memfd chunks after three (in a child process with
+ * only stdin/out/err open and a descriptor limit of 6). */
+static void device_full_before_quota_evicts(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t a[6];
+	int i, status;
+	pid_t pid;
+
+	make(f, 8 * CHUNK, 16 * CHUNK, 0, NULL, NULL);
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(spill_alloc(f->s, CHUNK, &a[i]), 0);
+		assert_int_equal(spill_memset(f->s, a[i], (uint32_t)(i + 1), 1, CHUNK), 0);
+	}
+	fflush(stdout);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int rc = device_full_child(f->s, a);
+
+		fflush(stdout);
+		_exit(rc);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+struct writer {
+	struct spill *s;
+	uint64_t dptr;
+	int seed;
+	int failures;
+};
+
+static void *writer_thread(void *arg)
+{
+	struct writer *w = arg;
+	uint8_t data[3000], back[3000];
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		memset(data, w->seed + i, sizeof(data));
+		if (spill_write(w->s, w->dptr + (uint64_t)(i % 40) * 3000, data, sizeof(data)) ||
+		    spill_prepare_launch(w->s, (uint64_t)w->seed, &w->dptr, 1) ||
+		    spill_read(w->s, back, w->dptr + (uint64_t)(i % 40) * 3000, sizeof(back)) ||
+		    memcmp(data, back, sizeof(data)))
+			w->failures++;
+	}
+	return NULL;
+}
+
+/* Several threads (the server's per-stream workers) on one manager. */
+static void threads_share_a_manager(void **state)
+{
+	struct fixture *f = *state;
+	struct writer w[4];
+	pthread_t t[4];
+	int i;
+
+	make(f, 3 * CHUNK, 32 * CHUNK, 0, NULL, NULL);
+	for (i = 0; i < 4; i++) {
+		w[i] = (struct writer){ .s = f->s, .seed = i * 50 };
+		assert_int_equal(spill_alloc(f->s, 2 * CHUNK, &w[i].dptr), 0);
+	}
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, writer_thread, &w[i]), 0);
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
+}
+
 /* The real chunk size of the CUDA VMM API, 2 MiB, on the host backend. */
 static void two_mib_chunks_round_trip(void **state)
 {
@@ -543,6 +668,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bad_calls_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(tier_failure_keeps_chunk_resident, setup, teardown),
 		cmocka_unit_test_setup_teardown(second_tier_takes_what_the_first_cannot, setup, teardown),
+		cmocka_unit_test_setup_teardown(device_full_before_quota_evicts, setup, teardown),
+		cmocka_unit_test_setup_teardown(threads_share_a_manager, setup, teardown),
 		cmocka_unit_test_setup_teardown(two_mib_chunks_round_trip, setup, teardown),
 		cmocka_unit_test(cuda_backend_names_missing_entry_points),
 		cmocka_unit_test_setup_teardown(bad_config_is_refused, setup, teardown),
