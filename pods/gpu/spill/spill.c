@@ -555,17 +555,105 @@ static void unpin_all(struct spill *s)
 }
 
 /* Make the chunks in s->needed resident (they are pinned first). */
+/* Victim order as a key: evict larger next use first, then older. */
+struct victim_key {
+	uint64_t next, last_use;
+	uint32_t chunk;
+};
+
+static bool key_before(const struct victim_key *a, const struct victim_key *b)
+{
+	if (a->next != b->next)
+		return a->next > b->next;
+	return a->last_use < b->last_use;
+}
+
+/* Sift down in a heap whose root is the least evictable of the chosen. */
+static void heap_sift(struct victim_key *h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		struct victim_key t;
+
+		if (l < n && key_before(&h[m], &h[l]))
+			m = l;
+		if (r < n && key_before(&h[m], &h[r]))
+			m = r;
+		if (m == i)
+			return;
+		t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+/* Evict the @k best unpinned device chunks, found in one pass over the
+ * device list (the same chunks k single picks would choose, since
+ * evicting one does not change the order of the others). */
+static int evict_batch(struct spill *s, size_t k)
+{
+	struct victim_key *h;
+	size_t n = 0, i;
+	int rc = 0;
+
+	h = malloc(k * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	for (i = 0; i < s->nlisted[SPILL_DEVICE]; i++) {
+		uint32_t c = s->listed[SPILL_DEVICE][i];
+		struct victim_key key;
+
+		if (s->chunks[c].pinned)
+			continue;
+		key.next = next_use(s, c);
+		key.last_use = s->chunks[c].last_use;
+		key.chunk = c;
+		if (n < k) {
+			size_t j = n++;
+
+			h[j] = key;
+			/* sift up */
+			while (j && key_before(&h[(j - 1) / 2], &h[j])) {
+				struct victim_key t = h[j];
+
+				h[j] = h[(j - 1) / 2];
+				h[(j - 1) / 2] = t;
+				j = (j - 1) / 2;
+			}
+		} else if (key_before(&key, &h[0])) {
+			h[0] = key;
+			heap_sift(h, n, 0);
+		}
+	}
+	for (i = 0; i < n && rc == 0; i++)
+		rc = evict_device(s, h[i].chunk);
+	free(h);
+	return rc;
+}
+
 static int make_needed_resident(struct spill *s)
 {
-	size_t i;
+	size_t i, missing = 0;
+	uint64_t room;
 	int rc;
 
 	if (s->nneeded > s->slots_total)
 		return -E2BIG;
 	s->clock++;
 	for (i = 0; i < s->nneeded; i++) {
-		s->chunks[s->needed[i]].pinned = 1;
-		s->chunks[s->needed[i]].last_use = s->clock;
+		struct spill_chunk *ch = &s->chunks[s->needed[i]];
+
+		ch->pinned = 1;
+		ch->last_use = s->clock;
+		missing += ch->place != SPILL_DEVICE;
+	}
+	/* make the room for all of them at once when several must go */
+	room = s->nfree + (s->slots_total - s->nphys);
+	if (missing > room + 1) {
+		rc = evict_batch(s, missing - room);
+		if (rc)
+			return rc;
 	}
 	for (i = 0; i < s->nneeded; i++) {
 		rc = bring_in(s, s->needed[i]);
