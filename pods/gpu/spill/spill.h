@@ -221,8 +221,10 @@ void spill_destroy(struct spill *s);
 /**
  * spill_alloc() - allocate @size bytes (cuMemAlloc). Allocations of a chunk
  * or more start on a chunk boundary; smaller ones are 256-byte aligned and
- * may share chunks. Nothing is made resident; contents read as zeros until
- * written.
+ * may share chunks. Nothing is made resident. A chunk no live allocation
+ * used before reads as zeros until written; bytes freed inside a chunk that
+ * another allocation still uses keep their old values (as with cuMemAlloc,
+ * fresh memory is not promised to be zero).
  *
  * Return: 0 and *@dptr; -EINVAL for size 0; -ENOMEM when the limit has no
  * room for it.
