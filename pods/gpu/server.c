@@ -577,7 +577,7 @@ static CUresult execute(struct exec *e, const struct gpu_call *k)
 	case GPU_CALL_PRIMARY_CTX_SET_FLAGS:
 		if (!valid_device(c, a[0].u, &ord))
 			return CUDA_ERROR_INVALID_DEVICE;
-		if (a[1].u & ~0x1fULL)
+		if (a[1].u & ~0xffULL)
 			return CUDA_ERROR_INVALID_VALUE;
 		c->primary_flags[ord] = (unsigned int)a[1].u;
 		return CUDA_SUCCESS;
