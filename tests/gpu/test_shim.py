@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+"""tests/gpu/test_shim.py - poolvm's libcuda.so.1 against a real GPU pod
+(`pvm-pod --gpu all`) on a machine without a GPU driver.
+
+  test_shim.py PVM_POD CUDA_CLIENT SHIM_DIR
+
+Starts real pods on 127.0.0.1 and runs an unmodified driver-API program
+(cuda_client, linked -lcuda, resolved to the shim by LD_LIBRARY_PATH):
+no device, wrong secret, no pod, the pod killed in the middle of a call.
+Then speaks the protocol itself (an encoder written here from
+docs/gpu.md, independent of pods/gpu/proto.c): every call answered
+CUDA_ERROR_NO_DEVICE, batches and their deferred error, and hostile bytes
+before and after authentication, while another client keeps being served.
+Prints TAP. Exit 77 when the pod finds a real driver (this test is for
+machines without one; the GPU checks are tests/gpu/gpu_e2e.sh).
+"""
+import hashlib
+import hmac
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+POD, CLIENT, SHIM = sys.argv[1:4]
+MAGIC = 0x43475650
+NO_DEVICE, NOT_PERMITTED, UNAVAILABLE = 100, 800, 46
+
+# Call ids and request signatures (docs/gpu.md, "Calls").
+CALLS = [
+    ("SET_CONTEXT", "q", 1), ("INIT", "i", 0), ("DRIVER_GET_VERSION", "", 0),
+    ("DEVICE_GET_COUNT", "", 0), ("DEVICE_GET", "i", 0), ("DEVICE_GET_NAME", "ii", 0),
+    ("DEVICE_TOTAL_MEM", "i", 0), ("DEVICE_GET_ATTRIBUTE", "ii", 0),
+    ("DEVICE_GET_UUID", "i", 0), ("PRIMARY_CTX_RETAIN", "i", 0),
+    ("PRIMARY_CTX_RELEASE", "i", 0), ("PRIMARY_CTX_RESET", "i", 0),
+    ("PRIMARY_CTX_GET_STATE", "i", 0), ("PRIMARY_CTX_SET_FLAGS", "ii", 0),
+    ("CTX_CREATE", "ii", 0), ("CTX_DESTROY", "q", 0), ("CTX_SYNCHRONIZE", "", 0),
+    ("CTX_GET_DEVICE", "", 0), ("MODULE_LOAD_DATA", "b", 0), ("MODULE_UNLOAD", "q", 0),
+    ("MODULE_GET_FUNCTION", "qb", 0), ("MODULE_GET_GLOBAL", "qb", 0),
+    ("MEM_ALLOC", "q", 0), ("MEM_FREE", "q", 0), ("MEM_GET_INFO", "", 0),
+    ("MEMCPY_HTOD", "qb", 0), ("MEMCPY_DTOH", "qq", 0), ("MEMCPY_DTOD", "qqq", 0),
+    ("MEMCPY_HTOD_ASYNC", "qbq", 1), ("MEMCPY_DTOH_ASYNC", "qqq", 0),
+    ("MEMCPY_DTOD_ASYNC", "qqqq", 1), ("MEMSET_D8", "qiq", 0), ("MEMSET_D32", "qiq", 0),
+    ("MEMSET_D8_ASYNC", "qiqq", 1), ("MEMSET_D32_ASYNC", "qiqq", 1),
+    ("LAUNCH_KERNEL", "qiiiiiiiqb", 1), ("STREAM_CREATE", "ii", 0),
+    ("STREAM_DESTROY", "q", 0), ("STREAM_SYNCHRONIZE", "q", 0), ("STREAM_QUERY", "q", 0),
+    ("STREAM_WAIT_EVENT", "qqi", 1), ("EVENT_CREATE", "i", 0), ("EVENT_DESTROY", "q", 0),
+    ("EVENT_RECORD", "qq", 1), ("EVENT_SYNCHRONIZE", "q", 0), ("EVENT_QUERY", "q", 0),
+    ("EVENT_ELAPSED_TIME", "qq", 0), ("FUNC_GET_ATTRIBUTE", "iq", 0),
+]
+ID = {name: i + 1 for i, (name, _, _) in enumerate(CALLS)}
+
+results = []
+procs = []
+
+
+def ok(cond, what):
+    results.append((bool(cond), what))
+    print(("ok" if cond else "not ok") + " %d - %s" % (len(results), what), flush=True)
+
+
+def frame(kind, payload, magic=MAGIC, version=1):
+    return struct.pack("<IHHII", magic, version, kind, len(payload), 0) + payload
+
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        part = s.recv(n - len(buf))
+        if not part:
+            raise ConnectionError("closed")
+        buf += part
+    return buf
+
+
+def recv_frame(s):
+    hdr = recv_exact(s, 16)
+    magic, ver, kind, length, _ = struct.unpack("<IHHII", hdr)
+    return kind, recv_exact(s, length)
+
+
+def args(sig, vals):
+    out = b""
+    for c, v in zip(sig, vals):
+        if c == "i":
+            out += struct.pack("<I", v)
+        elif c == "q":
+            out += struct.pack("<Q", v)
+        else:
+            out += struct.pack("<I", len(v)) + v
+    return out
+
+
+def record(name, vals=None):
+    _, sig, _ = CALLS[ID[name] - 1]
+    vals = vals if vals is not None else [b"" if c == "b" else 0 for c in sig]
+    a = args(sig, vals)
+    return struct.pack("<HHI", ID[name], 0, len(a)) + a
+
+
+def calls(*records):
+    return frame(6, struct.pack("<I", len(records)) + b"".join(records))
+
+
+def authed(addr, secret, cid=b"tap-client"):
+    host, port = addr.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=10)
+    cn = os.urandom(32)
+    s.sendall(frame(1, cn + struct.pack("<I", len(cid)) + cid))
+    kind, pn = recv_frame(s)
+    assert kind == 2 and len(pn) == 32
+    mac = hmac.new(secret, b"poolvm-auth-v1" + cn + pn + cid, hashlib.sha256).digest()
+    s.sendall(frame(3, mac))
+    kind, body = recv_frame(s)
+    assert kind == 4, "not AUTH_OK: %d" % kind
+    (n,) = struct.unpack("<I", body[32:36])
+    pod_id = body[36:36 + n]
+    want = hmac.new(secret, b"poolvm-pod-v1" + cn + pn + pod_id, hashlib.sha256).digest()
+    assert hmac.compare_digest(body[:32], want), "pod MAC wrong"
+    return s
+
+
+def start_pod(secret_file, extra=()):
+    p = subprocess.Popen([POD, "--gpu", "all", "--listen", "127.0.0.1:0",
+                          "--secret-file", secret_file, "--quiet",
+                          "--cuda-driver", os.environ.get("GPU_TEST_DRIVER",
+                                                          "libcuda.so.1")] + list(extra),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs.append(p)
+    line = p.stdout.readline()
+    if "serving" not in line:
+        raise RuntimeError("pod did not start: %r %s" % (line, p.stderr.read()))
+    if not line.startswith("poolvm pod: serving 0 GPUs"):
+        print("1..0 # SKIP a CUDA driver with a GPU is here; tests/gpu/gpu_e2e.sh covers it")
+        cleanup()
+        sys.exit(77)
+    return p, line.split(" on ")[1].split(" ")[0]
+
+
+def client(mode, addr, secret_file, timeout=20):
+    env = dict(os.environ, LD_LIBRARY_PATH=SHIM, POOLVM_GPU_POD=addr,
+               POOLVM_GPU_SECRET_FILE=secret_file)
+    return subprocess.run([CLIENT, mode], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def cleanup():
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="pvm-gpu-test-")
+    good, bad = os.path.join(tmp, "secret"), os.path.join(tmp, "wrong")
+    secret = os.urandom(24).hex().encode()
+    for path, data in ((good, secret), (bad, os.urandom(24).hex().encode())):
+        with open(path, "wb") as f:
+            f.write(data + b"\n")
+        os.chmod(path, 0o600)
+
+    pod, addr = start_pod(good)
+
+    # The shim resolves instead of NVIDIA's library.
+    ldd = subprocess.run(["ldd", CLIENT], env=dict(os.environ, LD_LIBRARY_PATH=SHIM),
+                         capture_output=True, text=True).stdout
+    ok(os.path.realpath(SHIM) in ldd or SHIM in ldd, "cuda_client loads poolvm's libcuda.so.1")
+
+    r = client("nodevice", addr, good)
+    ok(r.returncode == 0, "no GPU: cuInit gives CUDA_ERROR_NO_DEVICE, the rest clean errors"
+       + ("" if r.returncode == 0 else ": " + r.stdout + r.stderr))
+    r = client("refused", addr, bad)
+    ok(r.returncode == 0 and "shared secret" in r.stderr,
+       "wrong secret: CUDA_ERROR_NOT_PERMITTED and a message saying why"
+       + ("" if r.returncode == 0 else ": " + r.stdout + r.stderr))
+    r = client("nopod", "127.0.0.1:1", good)
+    ok(r.returncode == 0 and "cannot connect" in r.stderr,
+       "no pod listening: CUDA_ERROR_NO_DEVICE" + ("" if r.returncode == 0 else ": " + r.stdout))
+    env = dict(os.environ, LD_LIBRARY_PATH=SHIM)
+    env.pop("POOLVM_GPU_POD", None)
+    r = subprocess.run([CLIENT, "nopod"], env=env, capture_output=True, text=True, timeout=20)
+    ok(r.returncode == 0 and "POOLVM_GPU_POD" in r.stderr,
+       "POOLVM_GPU_POD unset: CUDA_ERROR_NO_DEVICE, message names the variable")
+
+    # Every call is answered CUDA_ERROR_NO_DEVICE; async ones come back deferred.
+    s = authed(addr, secret)
+    wrong = []
+    for name, sig, is_async in CALLS:
+        if is_async:
+            continue
+        s.sendall(calls(record(name)))
+        kind, body = recv_frame(s)
+        deferred, result = struct.unpack("<II", body[:8])
+        if kind != 7 or result != NO_DEVICE or deferred != 0:
+            wrong.append("%s: kind %d result %d deferred %d" % (name, kind, result, deferred))
+    ok(not wrong, "driverless pod answers every synchronous call CUDA_ERROR_NO_DEVICE "
+       + "; ".join(wrong))
+    s.sendall(calls(*[record(n) for n, _, a in CALLS if a] + [record("CTX_SYNCHRONIZE")]))
+    kind, body = recv_frame(s)
+    ok(kind == 7 and struct.unpack("<II", body[:8]) == (NO_DEVICE, NO_DEVICE),
+       "a batch of async calls: their error comes back deferred with the sync call")
+    s.sendall(calls(record("EVENT_RECORD")))             # async only: no reply
+    s.sendall(calls(record("DRIVER_GET_VERSION")))
+    kind, body = recv_frame(s)
+    ok(kind == 7 and struct.unpack("<II", body[:8]) == (NO_DEVICE, NO_DEVICE),
+       "an async-only CALLS gets no reply; its error comes with the next sync call")
+    keeper = s
+
+    # Hostile bytes: each on a fresh connection; the pod drops that one only.
+    hostile = {
+        "bad magic": frame(1, b"x" * 40, magic=0x12345678),
+        "bad version": frame(1, b"x" * 40, version=9),
+        "huge length": struct.pack("<IHHII", MAGIC, 1, 1, 0xFFFFFFF0, 0),
+        "half a frame then gone": frame(1, b"y" * 40)[:10],
+        "HELLO with a 5000-byte id": frame(1, os.urandom(32) + struct.pack("<I", 5000) + b"a" * 60),
+        "CALLS before the handshake": calls(record("INIT")),
+        "random bytes": os.urandom(300),
+    }
+    post = {
+        "unknown call id": frame(6, struct.pack("<IHHI", 1, 999, 0, 0)),
+        "count of zero": frame(6, struct.pack("<I", 0)),
+        "arguments cut short": frame(6, struct.pack("<IHHI", 1, ID["MEM_ALLOC"], 0, 4) + b"abcd"),
+        "bytes field longer than the record": frame(6, struct.pack("<IHHII", 1, ID["MEMCPY_HTOD"], 0, 12, 0) + struct.pack("<QI", 0, 1000)[:4] + b"\xff\xff\x00\x00"),
+        "sync call before the last": calls(record("MEM_ALLOC"), record("CTX_SYNCHRONIZE")),
+        "trailing bytes": frame(6, struct.pack("<I", 1) + record("CTX_SYNCHRONIZE") + b"zz"),
+        "reserved field set": frame(6, struct.pack("<IHHI", 1, ID["CTX_SYNCHRONIZE"], 7, 0)),
+        "REPLY sent to the pod": frame(7, b"\0" * 8),
+    }
+    host, port = addr.rsplit(":", 1)
+    dropped = []
+    for what, data in hostile.items():
+        c = socket.create_connection((host, int(port)), timeout=10)
+        c.sendall(data)
+        if what == "half a frame then gone":
+            c.close()
+            continue
+        try:
+            c.shutdown(socket.SHUT_WR)
+            while c.recv(4096):
+                pass
+            dropped.append(what)
+        except socket.timeout:
+            print("# %s: the pod kept the connection open" % what)
+        except OSError:
+            dropped.append(what)
+        c.close()
+    ok(len(dropped) == len(hostile) - 1, "pre-auth hostile bytes: connection closed (%d cases)"
+       % len(hostile))
+    closed = []
+    for what, data in post.items():
+        c = authed(addr, secret, b"hostile")
+        c.sendall(data)
+        try:
+            kind, _ = recv_frame(c)
+            closed.append(False)
+            print("# %s: answered kind %d instead of being dropped" % (what, kind))
+        except socket.timeout:
+            closed.append(False)
+            print("# %s: the pod kept the connection open" % what)
+        except (ConnectionError, OSError):
+            closed.append(True)
+        c.close()
+    ok(all(closed), "authenticated malformed CALLS: connection dropped (%d cases)" % len(post))
+    ok(pod.poll() is None, "the pod survived every hostile input")
+    keeper.sendall(calls(record("DRIVER_GET_VERSION")))
+    kind, body = recv_frame(keeper)
+    ok(kind == 7 and struct.unpack("<II", body[:8])[1] == NO_DEVICE,
+       "a client connected before the hostile ones is still served")
+    r = client("nodevice", addr, good)
+    ok(r.returncode == 0, "a new client is served after the hostile ones")
+    keeper.close()
+
+    # The pod killed in the middle of a call: the program gets an error.
+    env = dict(os.environ, LD_LIBRARY_PATH=SHIM, POOLVM_GPU_POD=addr,
+               POOLVM_GPU_SECRET_FILE=good, POOLVM_GPU_QUIET="1")
+    prog = subprocess.Popen([CLIENT, "loop"], env=env, stdout=subprocess.PIPE, text=True)
+    procs.append(prog)
+    ready = prog.stdout.readline()
+    os.kill(pod.pid, signal.SIGSTOP)     # the program now waits inside a call
+    time.sleep(0.3)
+    os.kill(pod.pid, signal.SIGKILL)
+    pod.wait()
+    t0 = time.time()
+    try:
+        out, _ = prog.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        prog.kill()
+        out = "hung"
+    ok(ready.strip() == "READY" and prog.returncode == 0,
+       "pod killed mid-call: CUDA_ERROR_DEVICE_UNAVAILABLE after %.2fs, no hang or crash (%s)"
+       % (time.time() - t0, out.strip().replace("\n", "; ")))
+
+    # SIGTERM: clean exit 0 with a client connected.
+    pod2, addr2 = start_pod(good)
+    c = authed(addr2, secret)
+    pod2.send_signal(signal.SIGTERM)
+    try:
+        rc = pod2.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        rc = "hung"
+    ok(rc == 0, "SIGTERM with a client connected: the pod exits 0 (%s)" % rc)
+    c.close()
+
+    # Usage errors name the option.
+    r = subprocess.run([POD, "--gpu", "zero", "--listen", "127.0.0.1:0", "--secret-file", good],
+                       capture_output=True, text=True)
+    ok(r.returncode == 2 and "--gpu" in r.stderr, "--gpu zero: exit 2 naming the option")
+    r = subprocess.run([POD, "--gpu", "all", "--listen", "127.0.0.1:0", "--secret-file", good,
+                        "--gpu-quota", "lots"], capture_output=True, text=True)
+    ok(r.returncode == 2 and "--gpu-quota" in r.stderr, "--gpu-quota lots: exit 2")
+    r = subprocess.run([POD, "--gpu", "all", "--help"], capture_output=True, text=True)
+    ok(r.returncode == 0 and "--gpu-quota" in r.stdout, "--gpu all --help describes the GPU pod")
+
+    cleanup()
+    print("1..%d" % len(results))
+    return 0 if all(c for c, _ in results) else 1
+
+
+try:
+    rc = main()
+except Exception as e:  # report, clean up, fail
+    print("not ok - exception: %r" % (e,))
+    cleanup()
+    rc = 1
+sys.exit(rc)
