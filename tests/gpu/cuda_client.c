@@ -10,6 +10,11 @@
  *   cuda_client loop       round trips until one fails; prints READY after
  *                          the first, then must end with
  *                          CUDA_ERROR_DEVICE_UNAVAILABLE (the pod is killed)
+ *   cuda_client fake QUOTA against a pod on the host-memory test double
+ *                          (fakecuda.c) with --gpu-quota QUOTA bytes: the
+ *                          whole forwarding path, batching, deferred
+ *                          errors, handle and pointer checks, the quota
+ *   cuda_client hold       allocate, print READY, wait to be killed
  * Exit 0 when every check held, 1 otherwise (each failure printed).
  */
 #ifdef HAVE_CUDA_H
@@ -18,8 +23,11 @@
 #define PVM_CUDA_ABI_MAP_NAMES
 #include "cuda_abi.h"
 #endif
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int failures;
 
@@ -88,6 +96,152 @@ static void offline_checks(void)
 	EXPECT(cuInit(1), CUDA_ERROR_INVALID_VALUE);
 }
 
+static void fake_checks(size_t quota)
+{
+	enum { N = 1000 };
+	static float a[N], b[N], c[N];
+	CUdevice dev = -1;
+	CUcontext ctx = NULL, cur = NULL;
+	CUmodule mod = NULL;
+	CUfunction vecadd = NULL, fail = NULL;
+	CUstream st = NULL;
+	CUevent e0 = NULL, e1 = NULL;
+	CUdeviceptr da = 0, db = 0, dc = 0, big = 0, g = 0;
+	size_t fr = 0, tot = 0, gsize = 0;
+	unsigned int flags = 9;
+	int n = N, v = 0, active = -1, i, bad = 0;
+	char name[64] = "";
+	float ms = 0;
+	void *params[] = { &da, &db, &dc, &n };
+	uint32_t words[4];
+
+	for (i = 0; i < N; i++) {
+		a[i] = (float)i;
+		b[i] = 0.5f * (float)i;
+	}
+	EXPECT(cuInit(0), CUDA_SUCCESS);
+	EXPECT(cuDriverGetVersion(&v), CUDA_SUCCESS);
+	EXPECT(cuDeviceGetCount(&n), CUDA_SUCCESS);
+	if (n != 1) { printf("FAIL: %d devices\n", n); failures++; }
+	n = N;
+	EXPECT(cuDeviceGet(&dev, 0), CUDA_SUCCESS);
+	EXPECT(cuDeviceGet(&dev, 1), CUDA_ERROR_INVALID_DEVICE);
+	EXPECT(cuDeviceGet(&dev, 0), CUDA_SUCCESS);
+	EXPECT(cuDeviceGetName(name, sizeof(name), dev), CUDA_SUCCESS);
+	if (!strstr(name, "test double")) { printf("FAIL: name '%s'\n", name); failures++; }
+	EXPECT(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev), CUDA_SUCCESS);
+	if (v != 8) { printf("FAIL: major %d\n", v); failures++; }
+	EXPECT(cuDeviceTotalMem(&tot, dev), CUDA_SUCCESS);
+	if (tot != quota) { printf("FAIL: total %zu, quota %zu\n", tot, quota); failures++; }
+	EXPECT(cuDevicePrimaryCtxGetState(dev, &flags, &active), CUDA_SUCCESS);
+	if (active != 0) { printf("FAIL: primary active before retain\n"); failures++; }
+	/* No context yet: calls that need one say so. */
+	EXPECT(cuMemAlloc(&da, 16), CUDA_ERROR_INVALID_CONTEXT);
+	EXPECT(cuDevicePrimaryCtxRetain(&ctx, dev), CUDA_SUCCESS);
+	EXPECT(cuCtxSetCurrent(ctx), CUDA_SUCCESS);
+	EXPECT(cuCtxGetCurrent(&cur), CUDA_SUCCESS);
+	if (cur != ctx) { printf("FAIL: current context\n"); failures++; }
+	EXPECT(cuDevicePrimaryCtxGetState(dev, &flags, &active), CUDA_SUCCESS);
+	if (active != 1) { printf("FAIL: primary not active after retain\n"); failures++; }
+	EXPECT(cuCtxGetDevice(&dev), CUDA_SUCCESS);
+	EXPECT(cuModuleLoadData(&mod, "not a module"), CUDA_ERROR_INVALID_IMAGE);
+	EXPECT(cuModuleLoadData(&mod, "//fake module\n.entry vecadd\n"), CUDA_SUCCESS);
+	EXPECT(cuModuleGetFunction(&vecadd, mod, "vecadd"), CUDA_SUCCESS);
+	EXPECT(cuModuleGetFunction(&fail, mod, "fail"), CUDA_SUCCESS);
+	EXPECT(cuModuleGetFunction(&fail, mod, "nosuch"), CUDA_ERROR_NOT_FOUND);
+	EXPECT(cuModuleGetFunction(&fail, mod, "fail"), CUDA_SUCCESS);
+	EXPECT(cuModuleGetFunction(&vecadd, (CUmodule)(uintptr_t)0x4242, "vecadd"),
+	       CUDA_ERROR_INVALID_HANDLE);
+	EXPECT(cuModuleGetFunction(&vecadd, mod, "vecadd"), CUDA_SUCCESS);
+	EXPECT(cuModuleGetGlobal(&g, &gsize, mod, "gvar"), CUDA_SUCCESS);
+	if (gsize != 64) { printf("FAIL: global size %zu\n", gsize); failures++; }
+	EXPECT(cuMemsetD32(g, 0xabcdef01u, 16), CUDA_SUCCESS);
+	EXPECT(cuMemcpyDtoH(words, g, sizeof(words)), CUDA_SUCCESS);
+	if (words[3] != 0xabcdef01u) { printf("FAIL: global memset\n"); failures++; }
+
+	/* Synchronous path: allocate, copy, launch with kernelParams, read back. */
+	EXPECT(cuMemAlloc(&da, sizeof(a)), CUDA_SUCCESS);
+	EXPECT(cuMemAlloc(&db, sizeof(b)), CUDA_SUCCESS);
+	EXPECT(cuMemAlloc(&dc, sizeof(c)), CUDA_SUCCESS);
+	EXPECT(cuMemcpyHtoD(da, a, sizeof(a)), CUDA_SUCCESS);
+	EXPECT(cuMemcpyHtoD(db, b, sizeof(b)), CUDA_SUCCESS);
+	EXPECT(cuLaunchKernel(vecadd, (N + 255) / 256, 1, 1, 256, 1, 1, 0, NULL, params, NULL),
+	       CUDA_SUCCESS);
+	EXPECT(cuCtxSynchronize(), CUDA_SUCCESS);
+	EXPECT(cuMemcpyDtoH(c, dc, sizeof(c)), CUDA_SUCCESS);
+	for (i = 0; i < N; i++)
+		bad += c[i] != a[i] + b[i];
+	if (bad) { printf("FAIL: vecadd wrong in %d places\n", bad); failures++; }
+
+	/* Asynchronous path: one batch on a stream, events around it. */
+	EXPECT(cuStreamCreate(&st, 0), CUDA_SUCCESS);
+	EXPECT(cuEventCreate(&e0, 0), CUDA_SUCCESS);
+	EXPECT(cuEventCreate(&e1, 0), CUDA_SUCCESS);
+	for (i = 0; i < N; i++)
+		a[i] = 2.0f * (float)i;
+	EXPECT(cuEventRecord(e0, st), CUDA_SUCCESS);
+	EXPECT(cuMemsetD32Async(dc, 0, N, st), CUDA_SUCCESS);
+	EXPECT(cuMemcpyHtoDAsync(da, a, sizeof(a), st), CUDA_SUCCESS);
+	EXPECT(cuLaunchKernel(vecadd, (N + 255) / 256, 1, 1, 256, 1, 1, 0, st, params, NULL),
+	       CUDA_SUCCESS);
+	EXPECT(cuMemcpyDtoDAsync(db, dc, sizeof(c), st), CUDA_SUCCESS);
+	EXPECT(cuEventRecord(e1, st), CUDA_SUCCESS);
+	EXPECT(cuStreamWaitEvent(NULL, e1, 0), CUDA_SUCCESS);
+	EXPECT(cuStreamSynchronize(st), CUDA_SUCCESS);
+	EXPECT(cuEventSynchronize(e1), CUDA_SUCCESS);
+	EXPECT(cuEventQuery(e1), CUDA_SUCCESS);
+	EXPECT(cuEventElapsedTime(&ms, e0, e1), CUDA_SUCCESS);
+	if (ms != 1.5f) { printf("FAIL: elapsed %f\n", ms); failures++; }
+	EXPECT(cuMemcpyDtoHAsync(c, db, sizeof(c), st), CUDA_SUCCESS);
+	bad = 0;
+	for (i = 0; i < N; i++)
+		bad += c[i] != a[i] + b[i];
+	if (bad) { printf("FAIL: async batch wrong in %d places\n", bad); failures++; }
+	EXPECT(cuMemsetD8(dc, 7, 3), CUDA_SUCCESS);
+	EXPECT(cuMemcpyDtoD(db, dc, 4), CUDA_SUCCESS);
+	EXPECT(cuMemcpyDtoH(words, db, 4), CUDA_SUCCESS);
+	if (words[0] != 0x00070707u) { printf("FAIL: memset/DtoD %08x\n", words[0]); failures++; }
+
+	/* Deferred errors: a failing launch is reported by the next sync call, once. */
+	EXPECT(cuLaunchKernel(fail, 1, 1, 1, 1, 1, 1, 0, st, NULL, NULL), CUDA_SUCCESS);
+	EXPECT(cuStreamSynchronize(st), CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES);
+	EXPECT(cuStreamSynchronize(st), CUDA_SUCCESS);
+	EXPECT(cuEventRecord((CUevent)(uintptr_t)0x777, st), CUDA_SUCCESS);
+	EXPECT(cuStreamQuery(st), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT(cuStreamSynchronize((CUstream)(uintptr_t)0x12345), CUDA_ERROR_INVALID_HANDLE);
+
+	/* Pointers must be the client's own. */
+	EXPECT(cuMemFree(da + 4), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(cuMemcpyHtoD(da + sizeof(a) - 4, a, 8), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(cuMemcpyDtoH(c, (CUdeviceptr)(uintptr_t)c, 8), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(cuMemsetD32(0x1000, 0, 1), CUDA_ERROR_INVALID_VALUE);
+
+	/* The quota. */
+	EXPECT(cuMemGetInfo(&fr, &tot), CUDA_SUCCESS);
+	if (tot != quota || fr != quota - 3 * sizeof(a)) {
+		printf("FAIL: cuMemGetInfo %zu/%zu under quota %zu\n", fr, tot, quota);
+		failures++;
+	}
+	EXPECT(cuMemAlloc(&big, fr + 1), CUDA_ERROR_OUT_OF_MEMORY);
+	EXPECT(cuMemAlloc(&big, fr), CUDA_SUCCESS);
+	EXPECT(cuMemAlloc(&dc, 1), CUDA_ERROR_OUT_OF_MEMORY);
+	EXPECT(cuMemFree(big), CUDA_SUCCESS);
+	EXPECT(cuMemFree(big), CUDA_ERROR_INVALID_VALUE);
+
+	EXPECT(cuEventDestroy(e0), CUDA_SUCCESS);
+	EXPECT(cuEventDestroy(e1), CUDA_SUCCESS);
+	EXPECT(cuEventDestroy(e1), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT(cuStreamDestroy(st), CUDA_SUCCESS);
+	EXPECT(cuMemFree(da), CUDA_SUCCESS);
+	EXPECT(cuMemFree(db), CUDA_SUCCESS);
+	EXPECT(cuModuleUnload(mod), CUDA_SUCCESS);
+	EXPECT(cuLaunchKernel(vecadd, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL), CUDA_SUCCESS);
+	EXPECT(cuCtxSynchronize(), CUDA_ERROR_INVALID_HANDLE);  /* function unloaded */
+	EXPECT(cuDevicePrimaryCtxRelease(dev), CUDA_SUCCESS);
+	EXPECT(cuDevicePrimaryCtxGetState(dev, &flags, &active), CUDA_SUCCESS);
+	if (active != 0) { printf("FAIL: primary active after release\n"); failures++; }
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "nodevice";
@@ -127,6 +281,20 @@ int main(int argc, char **argv)
 		EXPECT(r, CUDA_ERROR_DEVICE_UNAVAILABLE);
 		/* ... and it stays so: the pod's state is gone. */
 		EXPECT(cuDriverGetVersion(&v), CUDA_ERROR_DEVICE_UNAVAILABLE);
+	} else if (!strcmp(mode, "fake") && argc > 2) {
+		fake_checks((size_t)strtoull(argv[2], NULL, 0));
+	} else if (!strcmp(mode, "hold")) {
+		CUcontext ctx;
+		CUdeviceptr p;
+
+		EXPECT(cuInit(0), CUDA_SUCCESS);
+		EXPECT(cuDevicePrimaryCtxRetain(&ctx, 0), CUDA_SUCCESS);
+		EXPECT(cuCtxSetCurrent(ctx), CUDA_SUCCESS);
+		EXPECT(cuMemAlloc(&p, 1 << 20), CUDA_SUCCESS);
+		EXPECT(cuMemAlloc(&p, 1 << 20), CUDA_SUCCESS);
+		printf("READY\n");
+		for (;;)
+			pause();
 	} else {
 		printf("unknown mode %s\n", mode);
 		return 2;

@@ -2,7 +2,7 @@
 """tests/gpu/test_shim.py - poolvm's libcuda.so.1 against a real GPU pod
 (`pvm-pod --gpu all`) on a machine without a GPU driver.
 
-  test_shim.py PVM_POD CUDA_CLIENT SHIM_DIR
+  test_shim.py PVM_POD CUDA_CLIENT SHIM_DIR FAKE_DRIVER
 
 Starts real pods on 127.0.0.1 and runs an unmodified driver-API program
 (cuda_client, linked -lcuda, resolved to the shim by LD_LIBRARY_PATH):
@@ -11,6 +11,10 @@ Then speaks the protocol itself (an encoder written here from
 docs/gpu.md, independent of pods/gpu/proto.c): every call answered
 CUDA_ERROR_NO_DEVICE, batches and their deferred error, and hostile bytes
 before and after authentication, while another client keeps being served.
+Last, a pod on FAKE_DRIVER (tests/gpu/fakecuda.c, a host-memory test
+double of the driver, since no GPU is here) runs the whole forwarding
+path: kernels, batches, deferred errors, handle and pointer checks, the
+quota, and that a client killed mid-call leaves no memory or context.
 Prints TAP. The pods are told to load a driver that does not exist
 (--cuda-driver), so this runs the same on hosts with a GPU; the GPU
 checks are tests/gpu/e2e/gpu_e2e.sh.
@@ -26,7 +30,7 @@ import sys
 import tempfile
 import time
 
-POD, CLIENT, SHIM = sys.argv[1:4]
+POD, CLIENT, SHIM, FAKE = sys.argv[1:5]
 MAGIC = 0x43475650
 NO_DEVICE, NOT_PERMITTED, UNAVAILABLE = 100, 800, 46
 # The pods here load no driver, also on a host with a GPU: what a host
@@ -127,16 +131,17 @@ def authed(addr, secret, cid=b"tap-client"):
     return s
 
 
-def start_pod(secret_file, extra=()):
+def start_pod(secret_file, extra=(), driver=NO_DRIVER, env=None):
     p = subprocess.Popen([POD, "--gpu", "all", "--listen", "127.0.0.1:0",
                           "--secret-file", secret_file, "--quiet",
-                          "--cuda-driver", NO_DRIVER] + list(extra),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          "--cuda-driver", driver] + list(extra),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env)
     procs.append(p)
     line = p.stdout.readline()
     if "serving" not in line:
         raise RuntimeError("pod did not start: %r %s" % (line, p.stderr.read()))
-    if not line.startswith("poolvm pod: serving 0 GPUs"):
+    if driver == NO_DRIVER and not line.startswith("poolvm pod: serving 0 GPUs"):
         print("1..0 # SKIP a CUDA driver with a GPU is here; tests/gpu/gpu_e2e.sh covers it")
         cleanup()
         sys.exit(77)
@@ -317,6 +322,64 @@ def main():
     ok(r.returncode == 2 and "--gpu-quota" in r.stderr, "--gpu-quota lots: exit 2")
     r = subprocess.run([POD, "--gpu", "all", "--help"], capture_output=True, text=True)
     ok(r.returncode == 0 and "--gpu-quota" in r.stdout, "--gpu all --help describes the GPU pod")
+
+    # The forwarding path on the host-memory test double of the driver.
+    stats = os.path.join(tmp, "fake.stats")
+    quota = 8 << 20
+    fpod, faddr = start_pod(good, ["--gpu-quota", str(quota)], driver=FAKE,
+                            env=dict(os.environ, FAKECUDA_STATS=stats))
+    ok(fpod.poll() is None, "a pod on the test double serves")
+    r = subprocess.run(
+        [CLIENT, "fake", str(quota)], capture_output=True, text=True, timeout=30,
+        env=dict(os.environ, LD_LIBRARY_PATH=SHIM, POOLVM_GPU_POD=faddr,
+                 POOLVM_GPU_SECRET_FILE=good))
+    ok(r.returncode == 0, "through the pod: kernels with kernelParams, a batch on a stream, "
+       "events, deferred launch errors, handle and pointer checks, the quota"
+       + ("" if r.returncode == 0 else ": " + r.stdout + r.stderr))
+
+    def drained(timeout=10):
+        end = time.time() + timeout
+        text = ""
+        while time.time() < end:
+            try:
+                with open(stats) as f:
+                    text = f.read().strip()
+            except OSError:
+                pass
+            if text == "contexts=0 allocations=0 bytes=0":
+                return True, text
+            time.sleep(0.05)
+        return False, text
+
+    done, text = drained()
+    ok(done, "after the program exits the pod holds no context or memory (%s)" % text)
+    env = dict(os.environ, LD_LIBRARY_PATH=SHIM, POOLVM_GPU_POD=faddr,
+               POOLVM_GPU_SECRET_FILE=good)
+    hold = subprocess.Popen([CLIENT, "hold"], env=env, stdout=subprocess.PIPE, text=True)
+    procs.append(hold)
+    ready = hold.stdout.readline().strip()
+    with open(stats) as f:
+        before = f.read().strip()
+    hold.kill()
+    hold.wait()
+    done, text = drained()
+    ok(ready == "READY" and "bytes=2097152" in before and done,
+       "a program killed while holding 2 MiB: the pod frees it (%s -> %s)" % (before, text))
+    # Vanishing in the middle of a message, with memory allocated.
+    c = authed(faddr, secret, b"vanisher")
+    c.sendall(calls(record("PRIMARY_CTX_RETAIN", [0])))
+    kind, body = recv_frame(c)
+    (ctx,) = struct.unpack("<Q", body[8:16])
+    c.sendall(calls(record("SET_CONTEXT", [ctx]), record("MEM_ALLOC", [4096])))
+    kind, body = recv_frame(c)
+    alloc_ok = kind == 7 and struct.unpack("<II", body[:8]) == (0, 0)
+    whole = calls(record("MEMCPY_HTOD", [struct.unpack("<Q", body[8:16])[0], b"x" * 1000]))
+    c.sendall(whole[:len(whole) // 2])
+    c.close()
+    done, text = drained()
+    ok(alloc_ok and done, "a client gone in the middle of a message: its memory and "
+       "context are freed (%s)" % text)
+    ok(fpod.poll() is None, "the pod on the test double still serves")
 
     cleanup()
     print("1..%d" % len(results))
