@@ -82,15 +82,39 @@ static void drop_connection(void)
 	batch_count = 0;
 }
 
+/* A child of fork() has no connection of its own (as with the driver, it
+ * must not use its parent's contexts): it starts over. */
+static void after_fork_child(void)
+{
+	pthread_mutex_init(&lock, NULL);
+	pthread_mutex_init(&layout_lock, NULL);
+	if (pod_fd >= 0)
+		close(pod_fd);
+	pod_fd = -1;
+	state = NOT_TRIED;
+	initialized = false;
+	batch_len = 4;
+	batch_count = 0;
+	sent_ctx = 0;
+	ctx_depth = 0;
+}
+
+static void register_fork_handler(void)
+{
+	pthread_atfork(NULL, NULL, after_fork_child);
+}
+
 /* Connect and authenticate; lock held. */
 static CUresult ensure_connected(void)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct pvm_auth_secret *secret = NULL;
 	const char *addr = getenv("POOLVM_GPU_POD");
 	const char *sf = getenv("POOLVM_GPU_SECRET_FILE");
 	char err[300] = "", id[GPU_PROTO_ID_MAX + 1], host[40] = "", pod_id[GPU_PROTO_ID_MAX + 1];
 	int fd, ret;
 
+	pthread_once(&once, register_fork_handler);
 	if (state == UP)
 		return CUDA_SUCCESS;
 	if (state == LOST_CONN)

@@ -24,6 +24,7 @@
 
 #define MAX_DEVICES     64
 #define MAX_PARAMS      1024
+#define MAX_OBJECTS     (1u << 20)     /* handles, allocations per client */
 
 /* The driver functions the pod calls (names as exported by libcuda.so.1). */
 static struct {
@@ -199,7 +200,7 @@ static int add_handle(struct client *c, enum hkind kind, void *ptr, uint32_t *id
 			uint32_t cap = c->caph ? c->caph * 2 : 64;
 			struct handle *n;
 
-			if (cap > (1u << 24))
+			if (cap > MAX_OBJECTS)
 				return -ENOMEM;
 			n = realloc(c->h, cap * sizeof(*n));
 			if (!n)
@@ -223,7 +224,7 @@ static int add_region(struct client *c, CUdeviceptr p, uint64_t size, bool owned
 		uint32_t cap = c->capr ? c->capr * 2 : 64;
 		struct region *n;
 
-		if (cap > (1u << 24))
+		if (cap > MAX_OBJECTS)
 			return -ENOMEM;
 		n = realloc(c->r, cap * sizeof(*n));
 		if (!n)
