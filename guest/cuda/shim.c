@@ -1087,8 +1087,10 @@ EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, u
 			       unsigned int bx, unsigned int by, unsigned int bz,
 			       unsigned int shmem, CUstream s, void **params, void **extra)
 {
-	uint8_t buf[4096] __attribute__((aligned(16)));
+	uint8_t stackbuf[4096] __attribute__((aligned(16)));
+	uint8_t *buf = stackbuf, *heap = NULL;
 	const uint8_t *pp = buf;
+	CUresult r;
 	size_t plen = 0;
 	struct layout *l;
 	uint32_t n = 0, bytes = 0, i;
@@ -1105,14 +1107,19 @@ EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, u
 		bytes = l->bytes;
 	}
 	if (params && l && n != UINT32_MAX) {
-		if (bytes > sizeof(buf)) {
-			pthread_mutex_unlock(&layout_lock);
-			return CUDA_ERROR_NOT_SUPPORTED;
+		if (bytes > sizeof(stackbuf)) {
+			buf = heap = malloc(bytes);     /* up to 64 KiB of parameters */
+			if (!buf) {
+				pthread_mutex_unlock(&layout_lock);
+				return CUDA_ERROR_OUT_OF_MEMORY;
+			}
+			pp = buf;
 		}
 		memset(buf, 0, bytes);
 		for (i = 0; i < n; i++) {
 			if (!params[i]) {
 				pthread_mutex_unlock(&layout_lock);
+				free(heap);
 				return CUDA_ERROR_INVALID_VALUE;
 			}
 			memcpy(buf + l->off[i], params[i], l->size[i]);
@@ -1122,7 +1129,7 @@ EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, u
 	pthread_mutex_unlock(&layout_lock);
 	if (params && (!l || n == UINT32_MAX))
 		return CUDA_ERROR_NOT_SUPPORTED;        /* pod's driver lacks cuFuncGetParamInfo */
-	if (extra) {
+	if (extra && !params) {
 		const void *bp = NULL;
 		size_t *bs = NULL;
 
@@ -1143,7 +1150,9 @@ EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, u
 		struct gpu_val a[10] = { V(H(f)), V(gx), V(gy), V(gz), V(bx), V(by), V(bz),
 					 V(shmem), V(H(s)), { .p = pp, .len = (uint32_t)plen } };
 
-		return forward(GPU_CALL_LAUNCH_KERNEL, a, 10, NULL);
+		r = forward(GPU_CALL_LAUNCH_KERNEL, a, 10, NULL);
+		free(heap);
+		return r;
 	}
 }
 
