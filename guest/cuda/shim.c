@@ -186,7 +186,8 @@ static int append(unsigned int id, const struct gpu_val *args, unsigned int narg
 		batch = p;
 		batch_cap = cap;
 	}
-	memcpy(call.arg, args, nargs * sizeof(*args));
+	if (nargs)
+		memcpy(call.arg, args, nargs * sizeof(*args));
 	if (gpu_call_encode(&call, batch, batch_cap, &batch_len))
 		return -EINVAL;
 	batch_count++;

@@ -162,6 +162,11 @@ static int parse(int argc, char **argv, struct gpu_server_config *cfg, bool *hel
 			*help = true;
 			return 0;
 		default:
+			if (!strncmp(conf->argv[optind - 1], "--memory", 8)) {
+				pvm_err("pod: --gpu and --memory are two kinds of pod: run one "
+					"of each (on different ports)");
+				return -EINVAL;
+			}
 			pvm_err("pod: option '%s' is unknown to a GPU pod or lacks its value "
 				"(see poolvm pod --gpu all --help)", conf->argv[optind - 1]);
 			return -EINVAL;

@@ -29,6 +29,11 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static long contexts, allocations, bytes;
 static __thread CUcontext current;
 static struct CUfunc_st vecadd_fn = { 1 }, fail_fn = { 2 };
+/* Contexts and modules come from pools, so that handles the pod keeps
+ * after destroying them stay readable, and nothing leaks. */
+static struct CUctx_st ctx_pool[256];
+static struct CUmod_st mod_pool[256];
+static char mod_used[256];
 
 struct alloc_hdr { size_t size; CUcontext ctx; };
 
@@ -70,12 +75,21 @@ EXPORT CUresult cuDeviceGetAttribute(int *v, int a, CUdevice d)
 
 EXPORT CUresult cuCtxCreate_v2(CUcontext *c, unsigned int flags, CUdevice d)
 {
+	int i;
+
+	(void)flags;
 	if (d)
 		return CUDA_ERROR_INVALID_DEVICE;
-	*c = calloc(1, sizeof(**c));
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < 256 && ctx_pool[i].live; i++)
+		;
+	if (i == 256) {
+		pthread_mutex_unlock(&lock);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	*c = &ctx_pool[i];
 	(*c)->live = 1;
 	current = *c;
-	pthread_mutex_lock(&lock);
 	contexts++;
 	stats();
 	pthread_mutex_unlock(&lock);
@@ -86,7 +100,7 @@ EXPORT CUresult cuCtxDestroy_v2(CUcontext c)
 {
 	if (!c || !c->live)
 		return CUDA_ERROR_INVALID_CONTEXT;
-	c->live = 0;            /* leaked on purpose: stale handles stay readable */
+	c->live = 0;
 	if (current == c)
 		current = NULL;
 	pthread_mutex_lock(&lock);
@@ -101,15 +115,31 @@ EXPORT CUresult cuCtxSynchronize(void) { return current ? 0 : CUDA_ERROR_INVALID
 
 EXPORT CUresult cuModuleLoadData(CUmodule *m, const void *img)
 {
+	int i;
+
 	if (!current)
 		return CUDA_ERROR_INVALID_CONTEXT;
 	if (strncmp(img, "//fake", 6))
 		return CUDA_ERROR_INVALID_IMAGE;
-	*m = calloc(1, sizeof(**m));
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < 256 && mod_used[i]; i++)
+		;
+	if (i < 256)
+		mod_used[i] = 1;
+	pthread_mutex_unlock(&lock);
+	if (i == 256)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	*m = &mod_pool[i];
 	return 0;
 }
 
-EXPORT CUresult cuModuleUnload(CUmodule m) { (void)m; return 0; }
+EXPORT CUresult cuModuleUnload(CUmodule m)
+{
+	pthread_mutex_lock(&lock);
+	mod_used[m - mod_pool] = 0;
+	pthread_mutex_unlock(&lock);
+	return 0;
+}
 
 EXPORT CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name)
 {

@@ -312,6 +312,7 @@ def main():
         rc = "hung"
     ok(rc == 0, "SIGTERM with a client connected: the pod exits 0 (%s)" % rc)
     c.close()
+    sanitizer_reports = [pod2.stderr.read()]
 
     # Usage errors name the option.
     r = subprocess.run([POD, "--gpu", "zero", "--listen", "127.0.0.1:0", "--secret-file", good],
@@ -380,6 +381,17 @@ def main():
     ok(alloc_ok and done, "a client gone in the middle of a message: its memory and "
        "context are freed (%s)" % text)
     ok(fpod.poll() is None, "the pod on the test double still serves")
+    fpod.send_signal(signal.SIGTERM)
+    try:
+        frc = fpod.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        frc = "hung"
+    sanitizer_reports.append(fpod.stderr.read())
+    ok(frc == 0, "the pod on the test double exits 0 on SIGTERM (%s)" % frc)
+    bad = [l for e in sanitizer_reports for l in e.splitlines()
+           if "Sanitizer" in l or "runtime error" in l]
+    ok(not bad, "no sanitizer report from the pods that exited (ASan builds): %s"
+       % "; ".join(bad[:3]))
 
     cleanup()
     print("1..%d" % len(results))
