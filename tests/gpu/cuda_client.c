@@ -15,6 +15,8 @@
  *                          whole forwarding path, batching, deferred
  *                          errors, handle and pointer checks, the quota
  *   cuda_client hold       allocate, print READY, wait to be killed
+ *   cuda_client badpod     the "pod" answers garbage after the handshake:
+ *                          CUDA_ERROR_DEVICE_UNAVAILABLE, no crash
  * Exit 0 when every check held, 1 otherwise (each failure printed).
  */
 #ifdef HAVE_CUDA_H
@@ -283,6 +285,10 @@ int main(int argc, char **argv)
 		EXPECT(cuDriverGetVersion(&v), CUDA_ERROR_DEVICE_UNAVAILABLE);
 	} else if (!strcmp(mode, "fake") && argc > 2) {
 		fake_checks((size_t)strtoull(argv[2], NULL, 0));
+	} else if (!strcmp(mode, "badpod")) {
+		EXPECT(cuInit(0), CUDA_ERROR_DEVICE_UNAVAILABLE);
+		EXPECT(cuDriverGetVersion(&v), CUDA_ERROR_DEVICE_UNAVAILABLE);
+		EXPECT(cuDeviceGetCount(&n), CUDA_ERROR_NOT_INITIALIZED);
 	} else if (!strcmp(mode, "hold")) {
 		CUcontext ctx;
 		CUdeviceptr p;

@@ -155,6 +155,40 @@ def client(mode, addr, secret_file, timeout=20):
                           timeout=timeout)
 
 
+def hostile_pod(secret, answers):
+    """A fake pod: the real handshake, then each of @answers (bytes) as the
+    reply to one CALLS. Returns its address; serves one connection per answer."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+
+    def serve():
+        for answer in answers:
+            try:
+                c, _ = srv.accept()
+                c.settimeout(10)
+                kind, hello = recv_frame(c)
+                cn, (n,) = hello[:32], struct.unpack("<I", hello[32:36])
+                cid = hello[36:36 + n]
+                pn = os.urandom(32)
+                c.sendall(frame(2, pn))
+                recv_frame(c)
+                pid = b"evil-pod"
+                mac = hmac.new(secret, b"poolvm-pod-v1" + cn + pn + pid, hashlib.sha256).digest()
+                c.sendall(frame(4, mac + struct.pack("<I", len(pid)) + pid))
+                recv_frame(c)
+                c.sendall(answer)
+                time.sleep(0.2)
+                c.close()
+            except OSError:
+                pass
+        srv.close()
+
+    import threading
+    threading.Thread(target=serve, daemon=True).start()
+    return "127.0.0.1:%d" % srv.getsockname()[1]
+
+
 def cleanup():
     for p in procs:
         if p.poll() is None:
@@ -281,6 +315,24 @@ def main():
     r = client("nodevice", addr, good)
     ok(r.returncode == 0, "a new client is served after the hostile ones")
     keeper.close()
+
+    # A hostile pod: the program gets CUDA_ERROR_DEVICE_UNAVAILABLE, never a crash.
+    answers = {
+        "garbage": os.urandom(64),
+        "a REPLY too short": frame(7, b"\0\0"),
+        "a REPLY with bytes left over": frame(7, b"\0" * 12),
+        "a CALLS instead of a REPLY": frame(6, b"\0" * 8),
+        "a huge frame length": struct.pack("<IHHII", MAGIC, 1, 7, 0x7FFFFFFF, 0),
+        "half a REPLY, then gone": frame(7, b"\0" * 8)[:20],
+    }
+    baddr = hostile_pod(secret, list(answers.values()))
+    crashed = []
+    for what in answers:
+        r = client("badpod", baddr, good)
+        if r.returncode != 0:
+            crashed.append("%s: rc %d %s" % (what, r.returncode, r.stdout.strip()))
+    ok(not crashed, "a pod answering nonsense (%d kinds): CUDA_ERROR_DEVICE_UNAVAILABLE, "
+       "no crash %s" % (len(answers), "; ".join(crashed)))
 
     # The pod killed in the middle of a call: the program gets an error.
     env = dict(os.environ, LD_LIBRARY_PATH=SHIM, POOLVM_GPU_POD=addr,
