@@ -104,13 +104,79 @@ static void register_fork_handler(void)
 	pthread_atfork(NULL, NULL, after_fork_child);
 }
 
+/*
+ * The pod's address and secret file: POOLVM_GPU_POD and
+ * POOLVM_GPU_SECRET_FILE, else the file POOLVM_GPU_CONFIG names, else
+ * /etc/poolvm/gpu.conf when it exists: lines "pod = HOST:PORT" and
+ * "secret-file = FILE", '#' or ';' comments, an optional "[gpu]" line.
+ * Return: 0, or -EINVAL after saying which line of which file is wrong.
+ */
+static int read_config(char *pod, size_t podlen, char *sf, size_t sflen)
+{
+	const char *env_pod = getenv("POOLVM_GPU_POD"), *env_sf = getenv("POOLVM_GPU_SECRET_FILE");
+	const char *path = getenv("POOLVM_GPU_CONFIG");
+	char line[512], where[600];
+	int lineno = 0, ret = 0;
+	FILE *f;
+
+	pod[0] = sf[0] = '\0';
+	if (!path && access("/etc/poolvm/gpu.conf", F_OK) == 0)
+		path = "/etc/poolvm/gpu.conf";
+	if (path && !(env_pod && env_pod[0] && env_sf && env_sf[0])) {
+		f = fopen(path, "re");
+		if (!f) {
+			say("cannot read %s (POOLVM_GPU_CONFIG)%s", path, "");
+			return -EINVAL;
+		}
+		while (fgets(line, sizeof(line), f)) {
+			char *k = line, *v, *e;
+
+			lineno++;
+			k += strspn(k, " \t");
+			k[strcspn(k, "#;\r\n")] = '\0';
+			for (e = k + strlen(k); e > k && (e[-1] == ' ' || e[-1] == '\t'); e--)
+				e[-1] = '\0';
+			if (!*k || !strcmp(k, "[gpu]"))
+				continue;
+			v = strchr(k, '=');
+			snprintf(where, sizeof(where), "%s:%d", path, lineno);
+			if (!v) {
+				say("%s: expected 'key = value'%s", where, "");
+				ret = -EINVAL;
+				break;
+			}
+			for (e = v; e > k && (e[-1] == ' ' || e[-1] == '\t'); e--)
+				;
+			*e = '\0';
+			v++;
+			v += strspn(v, " \t");
+			if (!strcmp(k, "pod"))
+				snprintf(pod, podlen, "%s", v);
+			else if (!strcmp(k, "secret-file") || !strcmp(k, "secret_file"))
+				snprintf(sf, sflen, "%s", v);
+			else {
+				say("%s: unknown key '%s' (pod, secret-file)", where, k);
+				ret = -EINVAL;
+				break;
+			}
+		}
+		fclose(f);
+		if (ret)
+			return ret;
+	}
+	if (env_pod && env_pod[0])
+		snprintf(pod, podlen, "%s", env_pod);
+	if (env_sf && env_sf[0])
+		snprintf(sf, sflen, "%s", env_sf);
+	return 0;
+}
+
 /* Connect and authenticate; lock held. */
 static CUresult ensure_connected(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct pvm_auth_secret *secret = NULL;
-	const char *addr = getenv("POOLVM_GPU_POD");
-	const char *sf = getenv("POOLVM_GPU_SECRET_FILE");
+	char addr[256], sf[512];
 	char err[300] = "", id[GPU_PROTO_ID_MAX + 1], host[40] = "", pod_id[GPU_PROTO_ID_MAX + 1];
 	int fd, ret;
 
@@ -123,9 +189,11 @@ static CUresult ensure_connected(void)
 		return connect_error;
 	state = FAILED;
 	connect_error = CUDA_ERROR_NO_DEVICE;
-	if (!addr || !addr[0] || !sf || !sf[0]) {
+	if (read_config(addr, sizeof(addr), sf, sizeof(sf)))
+		return connect_error;
+	if (!addr[0] || !sf[0]) {
 		say("%s%s", "no GPU pod: set POOLVM_GPU_POD=HOST:PORT and "
-		    "POOLVM_GPU_SECRET_FILE=FILE", "");
+		    "POOLVM_GPU_SECRET_FILE=FILE (or POOLVM_GPU_CONFIG, docs/gpu.md)", "");
 		return connect_error;
 	}
 	if (pvm_auth_init()) {

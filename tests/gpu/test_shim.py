@@ -20,6 +20,7 @@ Prints TAP. The pods are told to load a driver that does not exist
 checks are tests/gpu/e2e/gpu_e2e.sh.
 """
 import hashlib
+import shutil
 import hmac
 import os
 import signal
@@ -63,6 +64,7 @@ ID = {name: i + 1 for i, (name, _, _) in enumerate(CALLS)}
 
 results = []
 procs = []
+tmpdirs = []
 
 
 def ok(cond, what):
@@ -194,10 +196,13 @@ def cleanup():
         if p.poll() is None:
             p.kill()
             p.wait()
+    for d in tmpdirs:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def main():
     tmp = tempfile.mkdtemp(prefix="pvm-gpu-test-")
+    tmpdirs.append(tmp)
     good, bad = os.path.join(tmp, "secret"), os.path.join(tmp, "wrong")
     secret = os.urandom(24).hex().encode()
     for path, data in ((good, secret), (bad, os.urandom(24).hex().encode())):
@@ -227,6 +232,23 @@ def main():
     r = subprocess.run([CLIENT, "nopod"], env=env, capture_output=True, text=True, timeout=20)
     ok(r.returncode == 0 and "POOLVM_GPU_POD" in r.stderr,
        "POOLVM_GPU_POD unset: CUDA_ERROR_NO_DEVICE, message names the variable")
+
+    # The same from a configuration file instead of the environment.
+    conf = os.path.join(tmp, "gpu.conf")
+    with open(conf, "w") as f:
+        f.write("# poolvm GPU pod\n[gpu]\npod = %s   ; the pod\nsecret-file = %s\n" % (addr, good))
+    env = dict(os.environ, LD_LIBRARY_PATH=SHIM, POOLVM_GPU_CONFIG=conf)
+    env.pop("POOLVM_GPU_POD", None)
+    env.pop("POOLVM_GPU_SECRET_FILE", None)
+    r = subprocess.run([CLIENT, "nodevice"], env=env, capture_output=True, text=True, timeout=20)
+    ok(r.returncode == 0, "POOLVM_GPU_CONFIG names the pod and the secret file"
+       + ("" if r.returncode == 0 else ": " + r.stdout + r.stderr))
+    with open(conf, "a") as f:
+        f.write("colour = blue\n")
+    r = subprocess.run([CLIENT, "nopod"], env=env, capture_output=True, text=True, timeout=20)
+    ok(r.returncode == 0 and "gpu.conf:5: unknown key 'colour'" in r.stderr,
+       "a bad configuration file: CUDA_ERROR_NO_DEVICE, the message names file, line, key (%s)"
+       % r.stderr.strip())
 
     # Every call is answered CUDA_ERROR_NO_DEVICE; async ones come back deferred.
     s = authed(addr, secret)
