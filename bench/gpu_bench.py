@@ -3,6 +3,12 @@
 through poolvm's libcuda.so.1 and a GPU pod on loopback (docs/gpu.md).
 
   bench/gpu_bench.py --build BUILD [--json FILE] [--steps N] [--repeat N]
+  bench/gpu_bench.py --build BUILD --protocol-only
+
+--protocol-only needs no GPU: it measures what the remoting itself costs,
+against a pod on the host-memory test double of the driver
+(tests/gpu/fakecuda.c, whose calls cost next to nothing): a queued launch
+and a synchronous round trip, in us per call.
 
 Needs an NVIDIA GPU and driver, and a build configured with nvcc (it uses
 BUILD/tests/gpu/e2e/gpu_work and kernels.ptx, BUILD/pods/pvm-pod and
@@ -43,9 +49,12 @@ def main():
     ap.add_argument("--hidden", type=int, default=1024)
     ap.add_argument("--calls", type=int, default=20000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--protocol-only", action="store_true")
     a = ap.parse_args()
 
     b = os.path.abspath(a.build)
+    if a.protocol_only:
+        return protocol_only(b, a)
     work = os.path.join(b, "tests/gpu/e2e/gpu_work")
     ptx = os.path.join(b, "tests/gpu/e2e/kernels.ptx")
     pod_bin = os.path.join(b, "pods/pvm-pod")
@@ -142,6 +151,41 @@ def main():
         else:
             print("MLP at %s oversubscription: %.2f steps/s (%.1f %% of direct)" % (
                 k, v["steps_per_s"], 100 * v["of_direct"]))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1)
+    return 0
+
+
+def protocol_only(b, a):
+    client = os.path.join(b, "tests/gpu/cuda_client")
+    fake = os.path.join(b, "tests/gpu/libpvm-fakecuda.so")
+    pod_bin = os.path.join(b, "pods/pvm-pod")
+    shim = os.path.join(b, "guest/cuda")
+    tmp = tempfile.mkdtemp(prefix="pvm-gpu-bench-")
+    secret = os.path.join(tmp, "secret")
+    with open(secret, "w") as f:
+        f.write(os.urandom(24).hex())
+    os.chmod(secret, 0o600)
+    p = subprocess.Popen([pod_bin, "--gpu", "all", "--listen", "127.0.0.1:0", "--secret-file",
+                          secret, "--quiet", "--cuda-driver", fake],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        addr = p.stdout.readline().split(" on ")[1].split(" ")[0]
+        env = dict(os.environ, LD_LIBRARY_PATH=shim, POOLVM_GPU_POD=addr,
+                   POOLVM_GPU_SECRET_FILE=secret)
+        runs = [parse_kv(subprocess.run([client, "overhead", str(a.calls)], env=env,
+                                        capture_output=True, text=True, check=True).stdout)
+                for _ in range(a.repeat)]
+    finally:
+        p.terminate()
+        p.wait()
+        os.unlink(secret)
+        os.rmdir(tmp)
+    res = {k: statistics.median(float(r[k]) for r in runs) for k in ("launch_us", "sync_us")}
+    print("protocol cost on loopback (test double driver, median of %d):" % a.repeat)
+    print("  queued launch      %8.3f us/call" % res["launch_us"])
+    print("  synchronous call   %8.3f us/call (one round trip)" % res["sync_us"])
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)

@@ -15,6 +15,9 @@
  *                          whole forwarding path, batching, deferred
  *                          errors, handle and pointer checks, the quota
  *   cuda_client hold       allocate, print READY, wait to be killed
+ *   cuda_client overhead N against the test double: N launches of "vecadd"
+ *                          (n = 0) then one sync, and N cuStreamSynchronize;
+ *                          prints launch_us= and sync_us= (protocol cost)
  *   cuda_client badpod     the "pod" answers garbage after the handshake:
  *                          CUDA_ERROR_DEVICE_UNAVAILABLE, no crash
  * Exit 0 when every check held, 1 otherwise (each failure printed).
@@ -29,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int failures;
@@ -285,6 +289,35 @@ int main(int argc, char **argv)
 		EXPECT(cuDriverGetVersion(&v), CUDA_ERROR_DEVICE_UNAVAILABLE);
 	} else if (!strcmp(mode, "fake") && argc > 2) {
 		fake_checks((size_t)strtoull(argv[2], NULL, 0));
+	} else if (!strcmp(mode, "overhead") && argc > 2) {
+		long i, calls = atol(argv[2]);
+		CUcontext ctx;
+		CUmodule mod;
+		CUfunction f;
+		CUdeviceptr p;
+		int zero = 0;
+		void *params[] = { &p, &p, &p, &zero };
+		struct timespec t0, t1;
+
+		EXPECT(cuInit(0), CUDA_SUCCESS);
+		EXPECT(cuDevicePrimaryCtxRetain(&ctx, 0), CUDA_SUCCESS);
+		EXPECT(cuCtxSetCurrent(ctx), CUDA_SUCCESS);
+		EXPECT(cuModuleLoadData(&mod, "//fake\n"), CUDA_SUCCESS);
+		EXPECT(cuModuleGetFunction(&f, mod, "vecadd"), CUDA_SUCCESS);
+		EXPECT(cuMemAlloc(&p, 64), CUDA_SUCCESS);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (i = 0; i < calls; i++)
+			EXPECT(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, params, NULL), CUDA_SUCCESS);
+		EXPECT(cuStreamSynchronize(NULL), CUDA_SUCCESS);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("launch_us=%.3f\n", ((t1.tv_sec - t0.tv_sec) * 1e6 +
+					      (t1.tv_nsec - t0.tv_nsec) / 1e3) / calls);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (i = 0; i < calls; i++)
+			EXPECT(cuStreamSynchronize(NULL), CUDA_SUCCESS);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("sync_us=%.3f\n", ((t1.tv_sec - t0.tv_sec) * 1e6 +
+					    (t1.tv_nsec - t0.tv_nsec) / 1e3) / calls);
 	} else if (!strcmp(mode, "badpod")) {
 		EXPECT(cuInit(0), CUDA_ERROR_DEVICE_UNAVAILABLE);
 		EXPECT(cuDriverGetVersion(&v), CUDA_ERROR_DEVICE_UNAVAILABLE);
