@@ -155,6 +155,10 @@ static int parse(int argc, char **argv, struct gpu_server_config *cfg, bool *hel
 		case OPT_DRIVER:
 			cfg->driver = optarg;
 			break;
+		/* Spill (issue 6 part 3) plugs in here: an option such as
+		 * --gpu-spill setting cfg->mem = &gpu_spill_ops (pods/gpu/spill.h);
+		 * tests/gpu/e2e/gpu_e2e.sh and bench/gpu_bench.py look for
+		 * "--gpu-spill" in --help to run the oversubscription cases. */
 		case OPT_QUIET:
 			pvm_set_quiet(true);
 			break;
