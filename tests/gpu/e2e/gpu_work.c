@@ -59,12 +59,23 @@ static float frand(void)
 	return (float)(lcg_state >> 8) / 16777216.0f - 0.5f;
 }
 
+/* Functions are looked up once: a lookup is a synchronous call, and a
+ * training loop does not make one per launch. */
 static CUfunction fn(const char *name)
 {
-	CUfunction f;
+	static struct { const char *name; CUfunction f; } cache[16];
+	int i;
 
-	CK(cuModuleGetFunction(&f, mod, name));
-	return f;
+	for (i = 0; i < 16 && cache[i].name; i++)
+		if (!strcmp(cache[i].name, name))
+			return cache[i].f;
+	if (i == 16) {
+		fprintf(stderr, "gpu_work: too many kernels\n");
+		exit(1);
+	}
+	CK(cuModuleGetFunction(&cache[i].f, mod, name));
+	cache[i].name = name;
+	return cache[i].f;
 }
 
 static CUdeviceptr dalloc_rand(size_t n, float scale)
