@@ -119,7 +119,7 @@ EXPORT CUresult cuModuleLoadData(CUmodule *m, const void *img)
 
 	if (!current)
 		return CUDA_ERROR_INVALID_CONTEXT;
-	if (strncmp(img, "//fake", 6))
+	if (strncmp(img, "//", 2))       /* "//fake", or PTX from nvcc */
 		return CUDA_ERROR_INVALID_IMAGE;
 	pthread_mutex_lock(&lock);
 	for (i = 0; i < 256 && mod_used[i]; i++)

@@ -2,7 +2,7 @@
 """tests/gpu/test_shim.py - poolvm's libcuda.so.1 against a real GPU pod
 (`pvm-pod --gpu all`) on a machine without a GPU driver.
 
-  test_shim.py PVM_POD CUDA_CLIENT SHIM_DIR FAKE_DRIVER
+  test_shim.py PVM_POD CUDA_CLIENT SHIM_DIR FAKE_DRIVER [GPU_WORK KERNELS_PTX]
 
 Starts real pods on 127.0.0.1 and runs an unmodified driver-API program
 (cuda_client, linked -lcuda, resolved to the shim by LD_LIBRARY_PATH):
@@ -32,6 +32,7 @@ import tempfile
 import time
 
 POD, CLIENT, SHIM, FAKE = sys.argv[1:5]
+GPU_WORK, PTX = (sys.argv[5:7] + [None, None])[:2]     # when nvcc built them
 MAGIC = 0x43475650
 NO_DEVICE, NOT_PERMITTED, UNAVAILABLE = 100, 800, 46
 # The pods here load no driver, also on a host with a GPU: what a host
@@ -454,6 +455,14 @@ def main():
     done, text = drained()
     ok(alloc_ok and done, "a client gone in the middle of a message: its memory and "
        "context are freed (%s)" % text)
+    if GPU_WORK:
+        # The GPU checks' own program, nvcc's PTX and all, through the pod:
+        # the double knows vecadd, so this runs the e2e path short of a GPU.
+        r = subprocess.run([GPU_WORK, PTX, "vecadd", "100000"], capture_output=True, text=True,
+                           timeout=30, env=env)
+        ok(r.returncode == 0 and "checksum=" in r.stdout,
+           "tests/gpu/e2e/gpu_work vecadd (nvcc's PTX, 4 params) runs through the pod "
+           "on the double" + ("" if r.returncode == 0 else ": " + r.stderr))
     ok(fpod.poll() is None, "the pod on the test double still serves")
     fpod.send_signal(signal.SIGTERM)
     try:
