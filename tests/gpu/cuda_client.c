@@ -18,6 +18,8 @@
  *   cuda_client overhead N against the test double: N launches of "vecadd"
  *                          (n = 0) then one sync, and N cuStreamSynchronize;
  *                          prints launch_us= and sync_us= (protocol cost)
+ *   cuda_client threads    against the test double: 4 threads share the
+ *                          connection, each its own stream and buffers
  *   cuda_client badpod     the "pod" answers garbage after the handshake:
  *                          CUDA_ERROR_DEVICE_UNAVAILABLE, no crash
  * Exit 0 when every check held, 1 otherwise (each failure printed).
@@ -28,6 +30,7 @@
 #define PVM_CUDA_ABI_MAP_NAMES
 #include "cuda_abi.h"
 #endif
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures;
+static _Atomic int failures;     /* threads mode counts from several threads */
 
 #define EXPECT(call, want) do { \
 	CUresult _r = (call); \
@@ -248,6 +251,49 @@ static void fake_checks(size_t quota)
 	if (active != 0) { printf("FAIL: primary active after release\n"); failures++; }
 }
 
+static CUcontext shared_ctx;
+static CUmodule shared_mod;
+
+static void *worker(void *arg)
+{
+	enum { M = 4096 };
+	float a[M], b[M], c[M];
+	long id = (long)arg;
+	CUfunction f;
+	CUstream st;
+	CUdeviceptr da, db, dc;
+	int n = M, it, i, bad = 0;
+	void *params[] = { &da, &db, &dc, &n };
+
+	EXPECT(cuCtxSetCurrent(shared_ctx), CUDA_SUCCESS);
+	EXPECT(cuModuleGetFunction(&f, shared_mod, "vecadd"), CUDA_SUCCESS);
+	EXPECT(cuStreamCreate(&st, 0), CUDA_SUCCESS);
+	EXPECT(cuMemAlloc(&da, sizeof(a)), CUDA_SUCCESS);
+	EXPECT(cuMemAlloc(&db, sizeof(b)), CUDA_SUCCESS);
+	EXPECT(cuMemAlloc(&dc, sizeof(c)), CUDA_SUCCESS);
+	for (it = 0; it < 200; it++) {
+		for (i = 0; i < M; i++) {
+			a[i] = (float)(id * 1000 + it);
+			b[i] = (float)i;
+		}
+		EXPECT(cuMemcpyHtoDAsync(da, a, sizeof(a), st), CUDA_SUCCESS);
+		EXPECT(cuMemcpyHtoDAsync(db, b, sizeof(b), st), CUDA_SUCCESS);
+		EXPECT(cuLaunchKernel(f, M / 256, 1, 1, 256, 1, 1, 0, st, params, NULL), CUDA_SUCCESS);
+		EXPECT(cuMemcpyDtoHAsync(c, dc, sizeof(c), st), CUDA_SUCCESS);
+		for (i = 0; i < M; i++)
+			bad += c[i] != a[i] + b[i];
+	}
+	if (bad) {
+		printf("FAIL: thread %ld: %d wrong results\n", id, bad);
+		failures++;
+	}
+	EXPECT(cuMemFree(da), CUDA_SUCCESS);
+	EXPECT(cuMemFree(db), CUDA_SUCCESS);
+	EXPECT(cuMemFree(dc), CUDA_SUCCESS);
+	EXPECT(cuStreamDestroy(st), CUDA_SUCCESS);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "nodevice";
@@ -318,6 +364,20 @@ int main(int argc, char **argv)
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		printf("sync_us=%.3f\n", ((t1.tv_sec - t0.tv_sec) * 1e6 +
 					    (t1.tv_nsec - t0.tv_nsec) / 1e3) / calls);
+	} else if (!strcmp(mode, "threads")) {
+		pthread_t t[4];
+		long i;
+
+		EXPECT(cuInit(0), CUDA_SUCCESS);
+		EXPECT(cuDevicePrimaryCtxRetain(&shared_ctx, 0), CUDA_SUCCESS);
+		EXPECT(cuCtxSetCurrent(shared_ctx), CUDA_SUCCESS);
+		EXPECT(cuModuleLoadData(&shared_mod, "//fake\n"), CUDA_SUCCESS);
+		for (i = 0; i < 4; i++)
+			pthread_create(&t[i], NULL, worker, (void *)i);
+		for (i = 0; i < 4; i++)
+			pthread_join(t[i], NULL);
+		EXPECT(cuModuleUnload(shared_mod), CUDA_SUCCESS);
+		EXPECT(cuDevicePrimaryCtxRelease(0), CUDA_SUCCESS);
 	} else if (!strcmp(mode, "badpod")) {
 		EXPECT(cuInit(0), CUDA_ERROR_DEVICE_UNAVAILABLE);
 		EXPECT(cuDriverGetVersion(&v), CUDA_ERROR_DEVICE_UNAVAILABLE);

@@ -413,6 +413,12 @@ def main():
        "events, deferred launch errors, handle and pointer checks, the quota"
        + ("" if r.returncode == 0 else ": " + r.stdout + r.stderr))
 
+    r = subprocess.run([CLIENT, "threads"], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, LD_LIBRARY_PATH=SHIM, POOLVM_GPU_POD=faddr,
+                                POOLVM_GPU_SECRET_FILE=good))
+    ok(r.returncode == 0, "4 threads share one connection, each its own stream: 800 "
+       "batches, every result right" + ("" if r.returncode == 0 else ": " + r.stdout + r.stderr))
+
     def drained(timeout=10):
         end = time.time() + timeout
         text = ""
