@@ -6,8 +6,9 @@
  * it. The suffixed name itself is also accepted. Per-thread default stream
  * variants (flag CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) get the
  * same functions: the pod runs each client's default-stream work on one
- * thread, in order. A "cu..." name not listed gets a function returning
- * CUDA_ERROR_NOT_SUPPORTED.
+ * thread, in order. Any other name of the driver API (stubs.h) gets a
+ * function returning CUDA_ERROR_NOT_SUPPORTED; a name that is not one,
+ * CUDA_ERROR_NOT_FOUND.
  */
 
 EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version,
@@ -166,8 +167,9 @@ EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version,
 			*status = CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT;
 		return CUDA_ERROR_NOT_FOUND;
 	}
-	if (!best && !strncmp(base, "cu", 2))
-		best = (void *)unsupported;
+	for (i = 0; !best && i < sizeof(stub_names) / sizeof(stub_names[0]); i++)
+		if (!strcmp(stub_names[i], base) || !strcmp(stub_names[i], symbol))
+			best = (void *)unsupported;
 	if (!best)
 		return CUDA_ERROR_NOT_FOUND;
 	*pfn = best;

@@ -1364,4 +1364,5 @@ static CUresult unsupported(void)
 }
 
 #include "errors.h"
+#include "stubs.h"
 #include "procs.h"

@@ -102,6 +102,12 @@ static void offline_checks(void)
 		failures++;
 	}
 	EXPECT(cuGetProcAddress("notCuda", &fn, 12000, 0, NULL), CUDA_ERROR_NOT_FOUND);
+#ifdef HAVE_CUDA_H
+	/* Linked by name against any other driver API function: it loads, and
+	 * the call is refused cleanly. */
+	EXPECT(cuMemAllocManaged(&p, 4096, CU_MEM_ATTACH_GLOBAL), CUDA_ERROR_NOT_SUPPORTED);
+	EXPECT(cuGraphCreate(NULL, 0), CUDA_ERROR_NOT_SUPPORTED);
+#endif
 	EXPECT(cuInit(1), CUDA_ERROR_INVALID_VALUE);
 }
 
