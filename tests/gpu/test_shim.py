@@ -158,7 +158,7 @@ def client(mode, addr, secret_file, timeout=20):
                           timeout=timeout)
 
 
-def hostile_pod(secret, answers):
+def hostile_pod(secret, answers, pod_secret=None):
     """A fake pod: the real handshake, then each of @answers (bytes) as the
     reply to one CALLS. Returns its address; serves one connection per answer."""
     srv = socket.socket()
@@ -177,7 +177,8 @@ def hostile_pod(secret, answers):
                 c.sendall(frame(2, pn))
                 recv_frame(c)
                 pid = b"evil-pod"
-                mac = hmac.new(secret, b"poolvm-pod-v1" + cn + pn + pid, hashlib.sha256).digest()
+                mac = hmac.new(pod_secret or secret, b"poolvm-pod-v1" + cn + pn + pid,
+                               hashlib.sha256).digest()
                 c.sendall(frame(4, mac + struct.pack("<I", len(pid)) + pid))
                 recv_frame(c)
                 c.sendall(answer)
@@ -356,6 +357,13 @@ def main():
             crashed.append("%s: rc %d %s" % (what, r.returncode, r.stdout.strip()))
     ok(not crashed, "a pod answering nonsense (%d kinds): CUDA_ERROR_DEVICE_UNAVAILABLE, "
        "no crash %s" % (len(answers), "; ".join(crashed)))
+
+    # A "pod" that does not know the secret but claims success: refused.
+    iaddr = hostile_pod(secret, [b""], pod_secret=b"x" * 32)
+    r = client("refused", iaddr, good)
+    ok(r.returncode == 0 and "does not know the shared secret" in r.stderr,
+       "a pod whose MAC is wrong is refused by the program: CUDA_ERROR_NOT_PERMITTED (%s)"
+       % r.stderr.strip())
 
     # The pod killed in the middle of a call: the program gets an error.
     env = dict(os.environ, LD_LIBRARY_PATH=SHIM, POOLVM_GPU_POD=addr,
