@@ -64,6 +64,7 @@ static const struct { const char *name; int since; void *fn; } procs[] = {
 	P("cuModuleGetGlobal", 2000, cuModuleGetGlobal),
 	P("cuModuleGetGlobal", 3020, cuModuleGetGlobal_v2),
 	P("cuFuncGetAttribute", 2020, cuFuncGetAttribute),
+	P("cuFuncSetAttribute", 9000, cuFuncSetAttribute),
 	P("cuMemAlloc", 2000, cuMemAlloc),
 	P("cuMemAlloc", 3020, cuMemAlloc_v2),
 	P("cuMemFree", 2000, cuMemFree),

@@ -989,6 +989,13 @@ EXPORT CUresult cuFuncGetAttribute(int *value, CUfunction_attribute attrib, CUfu
 	return r;
 }
 
+EXPORT CUresult cuFuncSetAttribute(CUfunction fn, CUfunction_attribute attrib, int value)
+{
+	NEED_INIT();
+	return CALL(GPU_CALL_FUNC_SET_ATTRIBUTE, NULL, V(H(fn)), V((uint32_t)attrib),
+		    V((uint32_t)value));
+}
+
 /* ---- memory ---- */
 
 EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t size)

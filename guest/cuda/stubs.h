@@ -88,7 +88,6 @@ PVM_STUB(cuFuncGetName)
 PVM_STUB(cuFuncGetParamInfo)
 PVM_STUB(cuFuncIsLoaded)
 PVM_STUB(cuFuncLoad)
-PVM_STUB(cuFuncSetAttribute)
 PVM_STUB(cuFuncSetBlockShape)
 PVM_STUB(cuFuncSetCacheConfig)
 PVM_STUB(cuFuncSetSharedMemConfig)
@@ -539,7 +538,6 @@ static const char *const stub_names[] = {
 	"cuFuncGetParamInfo",
 	"cuFuncIsLoaded",
 	"cuFuncLoad",
-	"cuFuncSetAttribute",
 	"cuFuncSetBlockShape",
 	"cuFuncSetCacheConfig",
 	"cuFuncSetSharedMemConfig",

@@ -57,6 +57,7 @@ static const struct gpu_call_info calls[GPU_CALL_MAX + 1] = {
 	[GPU_CALL_EVENT_QUERY]          = { "cuEventQuery", "q", "", 0 },
 	[GPU_CALL_EVENT_ELAPSED_TIME]   = { "cuEventElapsedTime", "qq", "i", 0 },
 	[GPU_CALL_FUNC_GET_ATTRIBUTE]   = { "cuFuncGetAttribute", "iq", "i", 0 },
+	[GPU_CALL_FUNC_SET_ATTRIBUTE]   = { "cuFuncSetAttribute", "qii", "", 0 },
 };
 
 #undef A

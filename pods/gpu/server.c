@@ -47,6 +47,7 @@ static struct {
 	CUresult (*ModuleGetGlobal)(CUdeviceptr *, size_t *, CUmodule, const char *);
 	CUresult (*FuncGetParamInfo)(CUfunction, size_t, size_t *, size_t *);
 	CUresult (*FuncGetAttribute)(int *, int, CUfunction);
+	CUresult (*FuncSetAttribute)(CUfunction, int, int);
 	CUresult (*MemAlloc)(CUdeviceptr *, size_t);
 	CUresult (*MemFree)(CUdeviceptr);
 	CUresult (*MemGetInfo)(size_t *, size_t *);
@@ -690,6 +691,13 @@ static CUresult execute(struct exec *e, const struct gpu_call *k)
 		OUT_U((uint32_t)v);
 		return r;
 	}
+	case GPU_CALL_FUNC_SET_ATTRIBUTE:
+		h = lookup(c, a[0].u, H_FUNC, NULL);
+		if (!h)
+			return CUDA_ERROR_INVALID_HANDLE;
+		return drv.FuncSetAttribute ?
+			drv.FuncSetAttribute(h->ptr, (int)a[1].u, (int)(int32_t)a[2].u) :
+			CUDA_ERROR_NOT_SUPPORTED;
 	case GPU_CALL_MEM_ALLOC: {
 		CUdeviceptr p = 0;
 
@@ -1080,6 +1088,7 @@ static void load_driver(const char *path)
 	NEED(ModuleGetGlobal, "cuModuleGetGlobal_v2");
 	SYM(FuncGetParamInfo, "cuFuncGetParamInfo");
 	NEED(FuncGetAttribute, "cuFuncGetAttribute");
+	SYM(FuncSetAttribute, "cuFuncSetAttribute");
 	NEED(MemAlloc, "cuMemAlloc_v2");
 	NEED(MemFree, "cuMemFree_v2");
 	NEED(MemGetInfo, "cuMemGetInfo_v2");

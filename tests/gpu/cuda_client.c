@@ -168,6 +168,11 @@ static void fake_checks(size_t quota)
 	EXPECT(cuModuleGetFunction(&vecadd, (CUmodule)(uintptr_t)0x4242, "vecadd"),
 	       CUDA_ERROR_INVALID_HANDLE);
 	EXPECT(cuModuleGetFunction(&vecadd, mod, "vecadd"), CUDA_SUCCESS);
+	/* 8: CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES */
+	EXPECT(cuFuncSetAttribute(vecadd, (CUfunction_attribute)8, 65536), CUDA_SUCCESS);
+	EXPECT(cuFuncGetAttribute(&v, (CUfunction_attribute)8, vecadd), CUDA_SUCCESS);
+	if (v != 65536) { printf("FAIL: function attribute %d\n", v); failures++; }
+	EXPECT(cuFuncSetAttribute(vecadd, (CUfunction_attribute)3, 1), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(cuModuleGetGlobal(&g, &gsize, mod, "gvar"), CUDA_SUCCESS);
 	if (gsize != 64) { printf("FAIL: global size %zu\n", gsize); failures++; }
 	EXPECT(cuMemsetD32(g, 0xabcdef01u, 16), CUDA_SUCCESS);

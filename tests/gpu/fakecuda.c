@@ -171,7 +171,9 @@ EXPORT CUresult cuFuncGetParamInfo(CUfunction f, size_t i, size_t *off, size_t *
 	return 0;
 }
 
-EXPORT CUresult cuFuncGetAttribute(int *v, int a, CUfunction f) { (void)a; (void)f; *v = 0; return 0; }
+static int max_dynamic_smem = 0;
+EXPORT CUresult cuFuncGetAttribute(int *v, int a, CUfunction f) { (void)f; *v = a == 8 ? max_dynamic_smem : 0; return 0; }
+EXPORT CUresult cuFuncSetAttribute(CUfunction f, int a, int v) { (void)f; if (a != 8) return CUDA_ERROR_INVALID_VALUE; max_dynamic_smem = v; return 0; }
 
 EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t size)
 {

@@ -60,6 +60,7 @@ CALLS = [
     ("STREAM_WAIT_EVENT", "qqi", 1), ("EVENT_CREATE", "i", 0), ("EVENT_DESTROY", "q", 0),
     ("EVENT_RECORD", "qq", 1), ("EVENT_SYNCHRONIZE", "q", 0), ("EVENT_QUERY", "q", 0),
     ("EVENT_ELAPSED_TIME", "qq", 0), ("FUNC_GET_ATTRIBUTE", "iq", 0),
+    ("FUNC_SET_ATTRIBUTE", "qii", 0),
 ]
 ID = {name: i + 1 for i, (name, _, _) in enumerate(CALLS)}
 
