@@ -46,6 +46,7 @@ static struct {
 	CUresult (*ModuleGetFunction)(CUfunction *, CUmodule, const char *);
 	CUresult (*ModuleGetGlobal)(CUdeviceptr *, size_t *, CUmodule, const char *);
 	CUresult (*FuncGetParamInfo)(CUfunction, size_t, size_t *, size_t *);
+	CUresult (*FuncLoad)(CUfunction);
 	CUresult (*FuncGetAttribute)(int *, int, CUfunction);
 	CUresult (*FuncSetAttribute)(CUfunction, int, int);
 	CUresult (*MemAlloc)(CUdeviceptr *, size_t);
@@ -361,11 +362,19 @@ static CUresult new_context(struct client *c, unsigned int flags, CUdevice dev, 
 	return CUDA_SUCCESS;
 }
 
-/* Fill the function's parameter layout (needs cuFuncGetParamInfo, 12.4+). */
+/*
+ * Fill the function's parameter layout (needs cuFuncGetParamInfo, 12.4+).
+ * The list ends where the driver says CUDA_ERROR_INVALID_VALUE; any other
+ * failure (a lazily loaded function: cuFuncLoad is tried once) leaves the
+ * layout unknown, so that kernelParams launches are refused rather than
+ * made with a wrong buffer.
+ */
 static void param_layout(struct handle *f, uint8_t *blob, uint32_t *bloblen)
 {
 	size_t off, size, end = 0;
+	bool loaded = false;
 	uint32_t i;
+	CUresult r;
 
 	f->nparams = UINT32_MAX;
 	gpu_put32(blob, UINT32_MAX);
@@ -373,8 +382,16 @@ static void param_layout(struct handle *f, uint8_t *blob, uint32_t *bloblen)
 	if (!drv.FuncGetParamInfo)
 		return;
 	for (i = 0; i < MAX_PARAMS; i++) {
-		if (drv.FuncGetParamInfo(f->ptr, i, &off, &size) != CUDA_SUCCESS)
+		r = drv.FuncGetParamInfo(f->ptr, i, &off, &size);
+		if (r != CUDA_SUCCESS && r != CUDA_ERROR_INVALID_VALUE && !loaded &&
+		    drv.FuncLoad && drv.FuncLoad(f->ptr) == CUDA_SUCCESS) {
+			loaded = true;
+			r = drv.FuncGetParamInfo(f->ptr, i, &off, &size);
+		}
+		if (r == CUDA_ERROR_INVALID_VALUE)
 			break;
+		if (r != CUDA_SUCCESS)
+			return;
 		if (off > 65536 || size > 65536)
 			return;
 		gpu_put32(blob + 4 + 8 * i, (uint32_t)off);
@@ -1087,6 +1104,7 @@ static void load_driver(const char *path)
 	NEED(ModuleGetFunction, "cuModuleGetFunction");
 	NEED(ModuleGetGlobal, "cuModuleGetGlobal_v2");
 	SYM(FuncGetParamInfo, "cuFuncGetParamInfo");
+	SYM(FuncLoad, "cuFuncLoad");
 	NEED(FuncGetAttribute, "cuFuncGetAttribute");
 	SYM(FuncSetAttribute, "cuFuncSetAttribute");
 	NEED(MemAlloc, "cuMemAlloc_v2");
