@@ -38,6 +38,7 @@ static struct {
 	CUresult (*DeviceGetAttribute)(int *, int, CUdevice);
 	CUresult (*DeviceGetUuid)(CUuuid *, CUdevice);
 	CUresult (*CtxCreate)(CUcontext *, unsigned int, CUdevice);
+	CUresult (*CtxCreate4)(CUcontext *, void *, unsigned int, CUdevice);
 	CUresult (*CtxDestroy)(CUcontext);
 	CUresult (*CtxSetCurrent)(CUcontext);
 	CUresult (*CtxSynchronize)(void);
@@ -347,7 +348,7 @@ static CUresult new_context(struct client *c, unsigned int flags, CUdevice dev, 
 	CUresult r;
 	uint32_t keep = c->cur;
 
-	r = drv.CtxCreate(&ctx, flags, dev);
+	r = drv.CtxCreate ? drv.CtxCreate(&ctx, flags, dev) : drv.CtxCreate4(&ctx, NULL, flags, dev);
 	if (r != CUDA_SUCCESS)
 		return r;
 	/* cuCtxCreate made it current; the client's current stays as it was. */
@@ -1095,7 +1096,9 @@ static void load_driver(const char *path)
 	NEED(DeviceTotalMem, "cuDeviceTotalMem_v2");
 	NEED(DeviceGetAttribute, "cuDeviceGetAttribute");
 	SYM(DeviceGetUuid, "cuDeviceGetUuid");
-	NEED(CtxCreate, "cuCtxCreate_v2");
+	/* cuCtxCreate_v2 everywhere; cuCtxCreate_v4 (12.5+) should it go. */
+	if (!SYM(CtxCreate, "cuCtxCreate_v2") && !SYM(CtxCreate4, "cuCtxCreate_v4") && !missing)
+		missing = "cuCtxCreate_v2";
 	NEED(CtxDestroy, "cuCtxDestroy_v2");
 	NEED(CtxSetCurrent, "cuCtxSetCurrent");
 	NEED(CtxSynchronize, "cuCtxSynchronize");
