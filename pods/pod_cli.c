@@ -18,6 +18,7 @@
 #include "pod.h"
 #include "pod_control.h"
 #include "registry.h"
+#include "server.h"     /* gpu_pod_main(): poolvm pod --gpu */
 
 static struct pod *cli_pod;
 static volatile sig_atomic_t cli_signals;
@@ -28,6 +29,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: poolvm pod --memory SIZE --listen HOST:PORT --secret-file FILE [OPTIONS]\n"
+		"       poolvm pod --gpu all|N --listen HOST:PORT --secret-file FILE [OPTIONS]\n"
 		"\n"
 		"Lend SIZE bytes of this host's memory to poolvm VMMs. Clients authenticate\n"
 		"with the shared secret, lease ranges of the memory, and move guest pages in\n"
@@ -84,7 +86,8 @@ static void usage(FILE *f)
 		"\n"
 		"Security: the secret authenticates both ends; a lease's key is given only to\n"
 		"the client that holds it. Nothing is encrypted: run pods on a trusted network.\n"
-		"See docs/pods.md.\n"
+		"See docs/pods.md. A GPU pod (--gpu) takes other options: poolvm pod --gpu all\n"
+		"--help, docs/gpu.md.\n"
 		"\n"
 		"Exit status: 0 drained or stopped, 1 could not start, 2 usage error.\n");
 }
@@ -357,6 +360,10 @@ int pod_cli_main(int argc, char **argv)
 	size_t n;
 	int ret;
 
+	/* A GPU pod is its own server with its own options (pods/gpu). */
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--gpu") || !strncmp(argv[i], "--gpu=", 6))
+			return gpu_pod_main(argc, argv);
 	cli_etcd = cli_etcd_prefix = NULL;
 	cli_etcd_ttl = 0;
 	if (parse(argc, argv, &cfg, &help))

@@ -1,0 +1,909 @@
+/* guest/cuda/stubs.h — every other entry point of the CUDA driver API
+ * (included by shim.c): a program linked against NVIDIA's libcuda that
+ * calls one of these loads, and the call returns CUDA_ERROR_NOT_SUPPORTED.
+ * The names are those cuda.h (CUDA 13.0) declares, with the versioned
+ * names its #defines map them to; generated once from that header
+ * (names only) so that builds without the toolkit have them too. A
+ * function defined without parameters may be called with any arguments
+ * in the x86-64 and AArch64 C ABIs. */
+
+#define PVM_STUB(name) \
+	EXPORT CUresult name(void); \
+	EXPORT CUresult name(void) { return CUDA_ERROR_NOT_SUPPORTED; }
+
+PVM_STUB(cuArray3DCreate)
+PVM_STUB(cuArray3DCreate_v2)
+PVM_STUB(cuArray3DGetDescriptor)
+PVM_STUB(cuArray3DGetDescriptor_v2)
+PVM_STUB(cuArrayCreate)
+PVM_STUB(cuArrayCreate_v2)
+PVM_STUB(cuArrayDestroy)
+PVM_STUB(cuArrayGetDescriptor)
+PVM_STUB(cuArrayGetDescriptor_v2)
+PVM_STUB(cuArrayGetMemoryRequirements)
+PVM_STUB(cuArrayGetPlane)
+PVM_STUB(cuArrayGetSparseProperties)
+PVM_STUB(cuCheckpointProcessCheckpoint)
+PVM_STUB(cuCheckpointProcessGetRestoreThreadId)
+PVM_STUB(cuCheckpointProcessGetState)
+PVM_STUB(cuCheckpointProcessLock)
+PVM_STUB(cuCheckpointProcessRestore)
+PVM_STUB(cuCheckpointProcessUnlock)
+PVM_STUB(cuCoredumpGetAttribute)
+PVM_STUB(cuCoredumpGetAttributeGlobal)
+PVM_STUB(cuCoredumpSetAttribute)
+PVM_STUB(cuCoredumpSetAttributeGlobal)
+PVM_STUB(cuCtxAttach)
+PVM_STUB(cuCtxDetach)
+PVM_STUB(cuCtxDisablePeerAccess)
+PVM_STUB(cuCtxEnablePeerAccess)
+PVM_STUB(cuCtxFromGreenCtx)
+PVM_STUB(cuCtxGetCacheConfig)
+PVM_STUB(cuCtxGetDevResource)
+PVM_STUB(cuCtxGetDevice_v2)
+PVM_STUB(cuCtxGetExecAffinity)
+PVM_STUB(cuCtxGetFlags)
+PVM_STUB(cuCtxGetId)
+PVM_STUB(cuCtxGetLimit)
+PVM_STUB(cuCtxGetSharedMemConfig)
+PVM_STUB(cuCtxGetStreamPriorityRange)
+PVM_STUB(cuCtxRecordEvent)
+PVM_STUB(cuCtxResetPersistingL2Cache)
+PVM_STUB(cuCtxSetCacheConfig)
+PVM_STUB(cuCtxSetFlags)
+PVM_STUB(cuCtxSetLimit)
+PVM_STUB(cuCtxSetSharedMemConfig)
+PVM_STUB(cuCtxSynchronize_v2)
+PVM_STUB(cuCtxWaitEvent)
+PVM_STUB(cuDestroyExternalMemory)
+PVM_STUB(cuDestroyExternalSemaphore)
+PVM_STUB(cuDevResourceGenerateDesc)
+PVM_STUB(cuDevSmResourceSplitByCount)
+PVM_STUB(cuDeviceCanAccessPeer)
+PVM_STUB(cuDeviceGetByPCIBusId)
+PVM_STUB(cuDeviceGetDefaultMemPool)
+PVM_STUB(cuDeviceGetDevResource)
+PVM_STUB(cuDeviceGetExecAffinitySupport)
+PVM_STUB(cuDeviceGetGraphMemAttribute)
+PVM_STUB(cuDeviceGetHostAtomicCapabilities)
+PVM_STUB(cuDeviceGetLuid)
+PVM_STUB(cuDeviceGetMemPool)
+PVM_STUB(cuDeviceGetNvSciSyncAttributes)
+PVM_STUB(cuDeviceGetP2PAtomicCapabilities)
+PVM_STUB(cuDeviceGetP2PAttribute)
+PVM_STUB(cuDeviceGetPCIBusId)
+PVM_STUB(cuDeviceGetProperties)
+PVM_STUB(cuDeviceGetTexture1DLinearMaxWidth)
+PVM_STUB(cuDeviceGraphMemTrim)
+PVM_STUB(cuDeviceRegisterAsyncNotification)
+PVM_STUB(cuDeviceSetGraphMemAttribute)
+PVM_STUB(cuDeviceSetMemPool)
+PVM_STUB(cuDeviceUnregisterAsyncNotification)
+PVM_STUB(cuEventRecordWithFlags)
+PVM_STUB(cuExternalMemoryGetMappedBuffer)
+PVM_STUB(cuExternalMemoryGetMappedMipmappedArray)
+PVM_STUB(cuFlushGPUDirectRDMAWrites)
+PVM_STUB(cuFuncGetModule)
+PVM_STUB(cuFuncGetName)
+PVM_STUB(cuFuncGetParamInfo)
+PVM_STUB(cuFuncIsLoaded)
+PVM_STUB(cuFuncLoad)
+PVM_STUB(cuFuncSetBlockShape)
+PVM_STUB(cuFuncSetCacheConfig)
+PVM_STUB(cuFuncSetSharedMemConfig)
+PVM_STUB(cuFuncSetSharedSize)
+PVM_STUB(cuGetExportTable)
+PVM_STUB(cuGraphAddBatchMemOpNode)
+PVM_STUB(cuGraphAddChildGraphNode)
+PVM_STUB(cuGraphAddDependencies)
+PVM_STUB(cuGraphAddDependencies_v2)
+PVM_STUB(cuGraphAddEmptyNode)
+PVM_STUB(cuGraphAddEventRecordNode)
+PVM_STUB(cuGraphAddEventWaitNode)
+PVM_STUB(cuGraphAddExternalSemaphoresSignalNode)
+PVM_STUB(cuGraphAddExternalSemaphoresWaitNode)
+PVM_STUB(cuGraphAddHostNode)
+PVM_STUB(cuGraphAddKernelNode)
+PVM_STUB(cuGraphAddKernelNode_v2)
+PVM_STUB(cuGraphAddMemAllocNode)
+PVM_STUB(cuGraphAddMemFreeNode)
+PVM_STUB(cuGraphAddMemcpyNode)
+PVM_STUB(cuGraphAddMemsetNode)
+PVM_STUB(cuGraphAddNode)
+PVM_STUB(cuGraphAddNode_v2)
+PVM_STUB(cuGraphBatchMemOpNodeGetParams)
+PVM_STUB(cuGraphBatchMemOpNodeSetParams)
+PVM_STUB(cuGraphChildGraphNodeGetGraph)
+PVM_STUB(cuGraphClone)
+PVM_STUB(cuGraphConditionalHandleCreate)
+PVM_STUB(cuGraphCreate)
+PVM_STUB(cuGraphDebugDotPrint)
+PVM_STUB(cuGraphDestroy)
+PVM_STUB(cuGraphDestroyNode)
+PVM_STUB(cuGraphEventRecordNodeGetEvent)
+PVM_STUB(cuGraphEventRecordNodeSetEvent)
+PVM_STUB(cuGraphEventWaitNodeGetEvent)
+PVM_STUB(cuGraphEventWaitNodeSetEvent)
+PVM_STUB(cuGraphExecBatchMemOpNodeSetParams)
+PVM_STUB(cuGraphExecChildGraphNodeSetParams)
+PVM_STUB(cuGraphExecDestroy)
+PVM_STUB(cuGraphExecEventRecordNodeSetEvent)
+PVM_STUB(cuGraphExecEventWaitNodeSetEvent)
+PVM_STUB(cuGraphExecExternalSemaphoresSignalNodeSetParams)
+PVM_STUB(cuGraphExecExternalSemaphoresWaitNodeSetParams)
+PVM_STUB(cuGraphExecGetFlags)
+PVM_STUB(cuGraphExecHostNodeSetParams)
+PVM_STUB(cuGraphExecKernelNodeSetParams)
+PVM_STUB(cuGraphExecKernelNodeSetParams_v2)
+PVM_STUB(cuGraphExecMemcpyNodeSetParams)
+PVM_STUB(cuGraphExecMemsetNodeSetParams)
+PVM_STUB(cuGraphExecNodeSetParams)
+PVM_STUB(cuGraphExecUpdate)
+PVM_STUB(cuGraphExecUpdate_v2)
+PVM_STUB(cuGraphExternalSemaphoresSignalNodeGetParams)
+PVM_STUB(cuGraphExternalSemaphoresSignalNodeSetParams)
+PVM_STUB(cuGraphExternalSemaphoresWaitNodeGetParams)
+PVM_STUB(cuGraphExternalSemaphoresWaitNodeSetParams)
+PVM_STUB(cuGraphGetEdges)
+PVM_STUB(cuGraphGetEdges_v2)
+PVM_STUB(cuGraphGetNodes)
+PVM_STUB(cuGraphGetRootNodes)
+PVM_STUB(cuGraphHostNodeGetParams)
+PVM_STUB(cuGraphHostNodeSetParams)
+PVM_STUB(cuGraphInstantiate)
+PVM_STUB(cuGraphInstantiateWithFlags)
+PVM_STUB(cuGraphInstantiateWithParams)
+PVM_STUB(cuGraphInstantiate_v2)
+PVM_STUB(cuGraphKernelNodeCopyAttributes)
+PVM_STUB(cuGraphKernelNodeGetAttribute)
+PVM_STUB(cuGraphKernelNodeGetParams)
+PVM_STUB(cuGraphKernelNodeGetParams_v2)
+PVM_STUB(cuGraphKernelNodeSetAttribute)
+PVM_STUB(cuGraphKernelNodeSetParams)
+PVM_STUB(cuGraphKernelNodeSetParams_v2)
+PVM_STUB(cuGraphLaunch)
+PVM_STUB(cuGraphMemAllocNodeGetParams)
+PVM_STUB(cuGraphMemFreeNodeGetParams)
+PVM_STUB(cuGraphMemcpyNodeGetParams)
+PVM_STUB(cuGraphMemcpyNodeSetParams)
+PVM_STUB(cuGraphMemsetNodeGetParams)
+PVM_STUB(cuGraphMemsetNodeSetParams)
+PVM_STUB(cuGraphNodeFindInClone)
+PVM_STUB(cuGraphNodeGetDependencies)
+PVM_STUB(cuGraphNodeGetDependencies_v2)
+PVM_STUB(cuGraphNodeGetDependentNodes)
+PVM_STUB(cuGraphNodeGetDependentNodes_v2)
+PVM_STUB(cuGraphNodeGetEnabled)
+PVM_STUB(cuGraphNodeGetType)
+PVM_STUB(cuGraphNodeSetEnabled)
+PVM_STUB(cuGraphNodeSetParams)
+PVM_STUB(cuGraphReleaseUserObject)
+PVM_STUB(cuGraphRemoveDependencies)
+PVM_STUB(cuGraphRemoveDependencies_v2)
+PVM_STUB(cuGraphRetainUserObject)
+PVM_STUB(cuGraphUpload)
+PVM_STUB(cuGraphicsMapResources)
+PVM_STUB(cuGraphicsResourceGetMappedMipmappedArray)
+PVM_STUB(cuGraphicsResourceGetMappedPointer)
+PVM_STUB(cuGraphicsResourceGetMappedPointer_v2)
+PVM_STUB(cuGraphicsResourceSetMapFlags)
+PVM_STUB(cuGraphicsResourceSetMapFlags_v2)
+PVM_STUB(cuGraphicsSubResourceGetMappedArray)
+PVM_STUB(cuGraphicsUnmapResources)
+PVM_STUB(cuGraphicsUnregisterResource)
+PVM_STUB(cuGreenCtxCreate)
+PVM_STUB(cuGreenCtxDestroy)
+PVM_STUB(cuGreenCtxGetDevResource)
+PVM_STUB(cuGreenCtxGetId)
+PVM_STUB(cuGreenCtxRecordEvent)
+PVM_STUB(cuGreenCtxStreamCreate)
+PVM_STUB(cuGreenCtxWaitEvent)
+PVM_STUB(cuImportExternalMemory)
+PVM_STUB(cuImportExternalSemaphore)
+PVM_STUB(cuIpcCloseMemHandle)
+PVM_STUB(cuIpcGetEventHandle)
+PVM_STUB(cuIpcGetMemHandle)
+PVM_STUB(cuIpcOpenEventHandle)
+PVM_STUB(cuIpcOpenMemHandle)
+PVM_STUB(cuIpcOpenMemHandle_v2)
+PVM_STUB(cuKernelGetAttribute)
+PVM_STUB(cuKernelGetFunction)
+PVM_STUB(cuKernelGetLibrary)
+PVM_STUB(cuKernelGetName)
+PVM_STUB(cuKernelGetParamInfo)
+PVM_STUB(cuKernelSetAttribute)
+PVM_STUB(cuKernelSetCacheConfig)
+PVM_STUB(cuLaunch)
+PVM_STUB(cuLaunchCooperativeKernel)
+PVM_STUB(cuLaunchCooperativeKernelMultiDevice)
+PVM_STUB(cuLaunchGrid)
+PVM_STUB(cuLaunchGridAsync)
+PVM_STUB(cuLaunchHostFunc)
+PVM_STUB(cuLaunchKernelEx)
+PVM_STUB(cuLibraryEnumerateKernels)
+PVM_STUB(cuLibraryGetGlobal)
+PVM_STUB(cuLibraryGetKernel)
+PVM_STUB(cuLibraryGetKernelCount)
+PVM_STUB(cuLibraryGetManaged)
+PVM_STUB(cuLibraryGetModule)
+PVM_STUB(cuLibraryGetUnifiedFunction)
+PVM_STUB(cuLibraryLoadData)
+PVM_STUB(cuLibraryLoadFromFile)
+PVM_STUB(cuLibraryUnload)
+PVM_STUB(cuLinkAddData)
+PVM_STUB(cuLinkAddData_v2)
+PVM_STUB(cuLinkAddFile)
+PVM_STUB(cuLinkAddFile_v2)
+PVM_STUB(cuLinkComplete)
+PVM_STUB(cuLinkCreate)
+PVM_STUB(cuLinkCreate_v2)
+PVM_STUB(cuLinkDestroy)
+PVM_STUB(cuLogsCurrent)
+PVM_STUB(cuLogsDumpToFile)
+PVM_STUB(cuLogsDumpToMemory)
+PVM_STUB(cuLogsRegisterCallback)
+PVM_STUB(cuLogsUnregisterCallback)
+PVM_STUB(cuMemAddressFree)
+PVM_STUB(cuMemAddressReserve)
+PVM_STUB(cuMemAdvise)
+PVM_STUB(cuMemAdvise_v2)
+PVM_STUB(cuMemAllocAsync)
+PVM_STUB(cuMemAllocFromPoolAsync)
+PVM_STUB(cuMemAllocManaged)
+PVM_STUB(cuMemAllocPitch)
+PVM_STUB(cuMemAllocPitch_v2)
+PVM_STUB(cuMemBatchDecompressAsync)
+PVM_STUB(cuMemCreate)
+PVM_STUB(cuMemDiscardAndPrefetchBatchAsync)
+PVM_STUB(cuMemDiscardBatchAsync)
+PVM_STUB(cuMemExportToShareableHandle)
+PVM_STUB(cuMemFreeAsync)
+PVM_STUB(cuMemGetAccess)
+PVM_STUB(cuMemGetAddressRange)
+PVM_STUB(cuMemGetAddressRange_v2)
+PVM_STUB(cuMemGetAllocationGranularity)
+PVM_STUB(cuMemGetAllocationPropertiesFromHandle)
+PVM_STUB(cuMemGetDefaultMemPool)
+PVM_STUB(cuMemGetHandleForAddressRange)
+PVM_STUB(cuMemGetMemPool)
+PVM_STUB(cuMemHostGetDevicePointer)
+PVM_STUB(cuMemHostGetDevicePointer_v2)
+PVM_STUB(cuMemHostGetFlags)
+PVM_STUB(cuMemHostRegister)
+PVM_STUB(cuMemHostRegister_v2)
+PVM_STUB(cuMemHostUnregister)
+PVM_STUB(cuMemImportFromShareableHandle)
+PVM_STUB(cuMemMap)
+PVM_STUB(cuMemMapArrayAsync)
+PVM_STUB(cuMemPoolCreate)
+PVM_STUB(cuMemPoolDestroy)
+PVM_STUB(cuMemPoolExportPointer)
+PVM_STUB(cuMemPoolExportToShareableHandle)
+PVM_STUB(cuMemPoolGetAccess)
+PVM_STUB(cuMemPoolGetAttribute)
+PVM_STUB(cuMemPoolImportFromShareableHandle)
+PVM_STUB(cuMemPoolImportPointer)
+PVM_STUB(cuMemPoolSetAccess)
+PVM_STUB(cuMemPoolSetAttribute)
+PVM_STUB(cuMemPoolTrimTo)
+PVM_STUB(cuMemPrefetchAsync)
+PVM_STUB(cuMemPrefetchAsync_v2)
+PVM_STUB(cuMemPrefetchBatchAsync)
+PVM_STUB(cuMemRangeGetAttribute)
+PVM_STUB(cuMemRangeGetAttributes)
+PVM_STUB(cuMemRelease)
+PVM_STUB(cuMemRetainAllocationHandle)
+PVM_STUB(cuMemSetAccess)
+PVM_STUB(cuMemSetMemPool)
+PVM_STUB(cuMemUnmap)
+PVM_STUB(cuMemcpy)
+PVM_STUB(cuMemcpy2D)
+PVM_STUB(cuMemcpy2DAsync)
+PVM_STUB(cuMemcpy2DAsync_v2)
+PVM_STUB(cuMemcpy2DUnaligned)
+PVM_STUB(cuMemcpy2DUnaligned_v2)
+PVM_STUB(cuMemcpy2D_v2)
+PVM_STUB(cuMemcpy3D)
+PVM_STUB(cuMemcpy3DAsync)
+PVM_STUB(cuMemcpy3DAsync_v2)
+PVM_STUB(cuMemcpy3DBatchAsync)
+PVM_STUB(cuMemcpy3DBatchAsync_v2)
+PVM_STUB(cuMemcpy3DPeer)
+PVM_STUB(cuMemcpy3DPeerAsync)
+PVM_STUB(cuMemcpy3D_v2)
+PVM_STUB(cuMemcpyAsync)
+PVM_STUB(cuMemcpyAtoA)
+PVM_STUB(cuMemcpyAtoA_v2)
+PVM_STUB(cuMemcpyAtoD)
+PVM_STUB(cuMemcpyAtoD_v2)
+PVM_STUB(cuMemcpyAtoH)
+PVM_STUB(cuMemcpyAtoHAsync)
+PVM_STUB(cuMemcpyAtoHAsync_v2)
+PVM_STUB(cuMemcpyAtoH_v2)
+PVM_STUB(cuMemcpyBatchAsync)
+PVM_STUB(cuMemcpyBatchAsync_v2)
+PVM_STUB(cuMemcpyDtoA)
+PVM_STUB(cuMemcpyDtoA_v2)
+PVM_STUB(cuMemcpyHtoA)
+PVM_STUB(cuMemcpyHtoAAsync)
+PVM_STUB(cuMemcpyHtoAAsync_v2)
+PVM_STUB(cuMemcpyHtoA_v2)
+PVM_STUB(cuMemcpyPeer)
+PVM_STUB(cuMemcpyPeerAsync)
+PVM_STUB(cuMemsetD16)
+PVM_STUB(cuMemsetD16Async)
+PVM_STUB(cuMemsetD16_v2)
+PVM_STUB(cuMemsetD2D16)
+PVM_STUB(cuMemsetD2D16Async)
+PVM_STUB(cuMemsetD2D16_v2)
+PVM_STUB(cuMemsetD2D32)
+PVM_STUB(cuMemsetD2D32Async)
+PVM_STUB(cuMemsetD2D32_v2)
+PVM_STUB(cuMemsetD2D8)
+PVM_STUB(cuMemsetD2D8Async)
+PVM_STUB(cuMemsetD2D8_v2)
+PVM_STUB(cuMipmappedArrayCreate)
+PVM_STUB(cuMipmappedArrayDestroy)
+PVM_STUB(cuMipmappedArrayGetLevel)
+PVM_STUB(cuMipmappedArrayGetMemoryRequirements)
+PVM_STUB(cuMipmappedArrayGetSparseProperties)
+PVM_STUB(cuModuleEnumerateFunctions)
+PVM_STUB(cuModuleGetFunctionCount)
+PVM_STUB(cuModuleGetLoadingMode)
+PVM_STUB(cuModuleGetSurfRef)
+PVM_STUB(cuModuleGetTexRef)
+PVM_STUB(cuMulticastAddDevice)
+PVM_STUB(cuMulticastBindAddr)
+PVM_STUB(cuMulticastBindMem)
+PVM_STUB(cuMulticastCreate)
+PVM_STUB(cuMulticastGetGranularity)
+PVM_STUB(cuMulticastUnbind)
+PVM_STUB(cuOccupancyAvailableDynamicSMemPerBlock)
+PVM_STUB(cuOccupancyMaxActiveBlocksPerMultiprocessor)
+PVM_STUB(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags)
+PVM_STUB(cuOccupancyMaxActiveClusters)
+PVM_STUB(cuOccupancyMaxPotentialBlockSize)
+PVM_STUB(cuOccupancyMaxPotentialBlockSizeWithFlags)
+PVM_STUB(cuOccupancyMaxPotentialClusterSize)
+PVM_STUB(cuParamSetSize)
+PVM_STUB(cuParamSetTexRef)
+PVM_STUB(cuParamSetf)
+PVM_STUB(cuParamSeti)
+PVM_STUB(cuParamSetv)
+PVM_STUB(cuPointerGetAttribute)
+PVM_STUB(cuPointerGetAttributes)
+PVM_STUB(cuPointerSetAttribute)
+PVM_STUB(cuSignalExternalSemaphoresAsync)
+PVM_STUB(cuStreamAddCallback)
+PVM_STUB(cuStreamAttachMemAsync)
+PVM_STUB(cuStreamBatchMemOp)
+PVM_STUB(cuStreamBatchMemOp_v2)
+PVM_STUB(cuStreamBeginCapture)
+PVM_STUB(cuStreamBeginCaptureToGraph)
+PVM_STUB(cuStreamBeginCapture_v2)
+PVM_STUB(cuStreamCopyAttributes)
+PVM_STUB(cuStreamEndCapture)
+PVM_STUB(cuStreamGetAttribute)
+PVM_STUB(cuStreamGetCaptureInfo)
+PVM_STUB(cuStreamGetCaptureInfo_v2)
+PVM_STUB(cuStreamGetCaptureInfo_v3)
+PVM_STUB(cuStreamGetCtx)
+PVM_STUB(cuStreamGetCtx_v2)
+PVM_STUB(cuStreamGetDevice)
+PVM_STUB(cuStreamGetFlags)
+PVM_STUB(cuStreamGetGreenCtx)
+PVM_STUB(cuStreamGetId)
+PVM_STUB(cuStreamGetPriority)
+PVM_STUB(cuStreamIsCapturing)
+PVM_STUB(cuStreamSetAttribute)
+PVM_STUB(cuStreamUpdateCaptureDependencies)
+PVM_STUB(cuStreamUpdateCaptureDependencies_v2)
+PVM_STUB(cuStreamWaitValue32)
+PVM_STUB(cuStreamWaitValue32_v2)
+PVM_STUB(cuStreamWaitValue64)
+PVM_STUB(cuStreamWaitValue64_v2)
+PVM_STUB(cuStreamWriteValue32)
+PVM_STUB(cuStreamWriteValue32_v2)
+PVM_STUB(cuStreamWriteValue64)
+PVM_STUB(cuStreamWriteValue64_v2)
+PVM_STUB(cuSurfObjectCreate)
+PVM_STUB(cuSurfObjectDestroy)
+PVM_STUB(cuSurfObjectGetResourceDesc)
+PVM_STUB(cuSurfRefGetArray)
+PVM_STUB(cuSurfRefSetArray)
+PVM_STUB(cuTensorMapEncodeIm2col)
+PVM_STUB(cuTensorMapEncodeIm2colWide)
+PVM_STUB(cuTensorMapEncodeTiled)
+PVM_STUB(cuTensorMapReplaceAddress)
+PVM_STUB(cuTexObjectCreate)
+PVM_STUB(cuTexObjectDestroy)
+PVM_STUB(cuTexObjectGetResourceDesc)
+PVM_STUB(cuTexObjectGetResourceViewDesc)
+PVM_STUB(cuTexObjectGetTextureDesc)
+PVM_STUB(cuTexRefCreate)
+PVM_STUB(cuTexRefDestroy)
+PVM_STUB(cuTexRefGetAddress)
+PVM_STUB(cuTexRefGetAddressMode)
+PVM_STUB(cuTexRefGetAddress_v2)
+PVM_STUB(cuTexRefGetArray)
+PVM_STUB(cuTexRefGetBorderColor)
+PVM_STUB(cuTexRefGetFilterMode)
+PVM_STUB(cuTexRefGetFlags)
+PVM_STUB(cuTexRefGetFormat)
+PVM_STUB(cuTexRefGetMaxAnisotropy)
+PVM_STUB(cuTexRefGetMipmapFilterMode)
+PVM_STUB(cuTexRefGetMipmapLevelBias)
+PVM_STUB(cuTexRefGetMipmapLevelClamp)
+PVM_STUB(cuTexRefGetMipmappedArray)
+PVM_STUB(cuTexRefSetAddress)
+PVM_STUB(cuTexRefSetAddress2D)
+PVM_STUB(cuTexRefSetAddress2D_v2)
+PVM_STUB(cuTexRefSetAddress2D_v3)
+PVM_STUB(cuTexRefSetAddressMode)
+PVM_STUB(cuTexRefSetAddress_v2)
+PVM_STUB(cuTexRefSetArray)
+PVM_STUB(cuTexRefSetBorderColor)
+PVM_STUB(cuTexRefSetFilterMode)
+PVM_STUB(cuTexRefSetFlags)
+PVM_STUB(cuTexRefSetFormat)
+PVM_STUB(cuTexRefSetMaxAnisotropy)
+PVM_STUB(cuTexRefSetMipmapFilterMode)
+PVM_STUB(cuTexRefSetMipmapLevelBias)
+PVM_STUB(cuTexRefSetMipmapLevelClamp)
+PVM_STUB(cuTexRefSetMipmappedArray)
+PVM_STUB(cuThreadExchangeStreamCaptureMode)
+PVM_STUB(cuUserObjectCreate)
+PVM_STUB(cuUserObjectRelease)
+PVM_STUB(cuUserObjectRetain)
+PVM_STUB(cuWaitExternalSemaphoresAsync)
+
+#undef PVM_STUB
+
+/* For cuGetProcAddress: known names without a forwarding implementation. */
+static const char *const stub_names[] = {
+	"cuArray3DCreate",
+	"cuArray3DCreate_v2",
+	"cuArray3DGetDescriptor",
+	"cuArray3DGetDescriptor_v2",
+	"cuArrayCreate",
+	"cuArrayCreate_v2",
+	"cuArrayDestroy",
+	"cuArrayGetDescriptor",
+	"cuArrayGetDescriptor_v2",
+	"cuArrayGetMemoryRequirements",
+	"cuArrayGetPlane",
+	"cuArrayGetSparseProperties",
+	"cuCheckpointProcessCheckpoint",
+	"cuCheckpointProcessGetRestoreThreadId",
+	"cuCheckpointProcessGetState",
+	"cuCheckpointProcessLock",
+	"cuCheckpointProcessRestore",
+	"cuCheckpointProcessUnlock",
+	"cuCoredumpGetAttribute",
+	"cuCoredumpGetAttributeGlobal",
+	"cuCoredumpSetAttribute",
+	"cuCoredumpSetAttributeGlobal",
+	"cuCtxAttach",
+	"cuCtxDetach",
+	"cuCtxDisablePeerAccess",
+	"cuCtxEnablePeerAccess",
+	"cuCtxFromGreenCtx",
+	"cuCtxGetCacheConfig",
+	"cuCtxGetDevResource",
+	"cuCtxGetDevice_v2",
+	"cuCtxGetExecAffinity",
+	"cuCtxGetFlags",
+	"cuCtxGetId",
+	"cuCtxGetLimit",
+	"cuCtxGetSharedMemConfig",
+	"cuCtxGetStreamPriorityRange",
+	"cuCtxRecordEvent",
+	"cuCtxResetPersistingL2Cache",
+	"cuCtxSetCacheConfig",
+	"cuCtxSetFlags",
+	"cuCtxSetLimit",
+	"cuCtxSetSharedMemConfig",
+	"cuCtxSynchronize_v2",
+	"cuCtxWaitEvent",
+	"cuDestroyExternalMemory",
+	"cuDestroyExternalSemaphore",
+	"cuDevResourceGenerateDesc",
+	"cuDevSmResourceSplitByCount",
+	"cuDeviceCanAccessPeer",
+	"cuDeviceGetByPCIBusId",
+	"cuDeviceGetDefaultMemPool",
+	"cuDeviceGetDevResource",
+	"cuDeviceGetExecAffinitySupport",
+	"cuDeviceGetGraphMemAttribute",
+	"cuDeviceGetHostAtomicCapabilities",
+	"cuDeviceGetLuid",
+	"cuDeviceGetMemPool",
+	"cuDeviceGetNvSciSyncAttributes",
+	"cuDeviceGetP2PAtomicCapabilities",
+	"cuDeviceGetP2PAttribute",
+	"cuDeviceGetPCIBusId",
+	"cuDeviceGetProperties",
+	"cuDeviceGetTexture1DLinearMaxWidth",
+	"cuDeviceGraphMemTrim",
+	"cuDeviceRegisterAsyncNotification",
+	"cuDeviceSetGraphMemAttribute",
+	"cuDeviceSetMemPool",
+	"cuDeviceUnregisterAsyncNotification",
+	"cuEventRecordWithFlags",
+	"cuExternalMemoryGetMappedBuffer",
+	"cuExternalMemoryGetMappedMipmappedArray",
+	"cuFlushGPUDirectRDMAWrites",
+	"cuFuncGetModule",
+	"cuFuncGetName",
+	"cuFuncGetParamInfo",
+	"cuFuncIsLoaded",
+	"cuFuncLoad",
+	"cuFuncSetBlockShape",
+	"cuFuncSetCacheConfig",
+	"cuFuncSetSharedMemConfig",
+	"cuFuncSetSharedSize",
+	"cuGetExportTable",
+	"cuGraphAddBatchMemOpNode",
+	"cuGraphAddChildGraphNode",
+	"cuGraphAddDependencies",
+	"cuGraphAddDependencies_v2",
+	"cuGraphAddEmptyNode",
+	"cuGraphAddEventRecordNode",
+	"cuGraphAddEventWaitNode",
+	"cuGraphAddExternalSemaphoresSignalNode",
+	"cuGraphAddExternalSemaphoresWaitNode",
+	"cuGraphAddHostNode",
+	"cuGraphAddKernelNode",
+	"cuGraphAddKernelNode_v2",
+	"cuGraphAddMemAllocNode",
+	"cuGraphAddMemFreeNode",
+	"cuGraphAddMemcpyNode",
+	"cuGraphAddMemsetNode",
+	"cuGraphAddNode",
+	"cuGraphAddNode_v2",
+	"cuGraphBatchMemOpNodeGetParams",
+	"cuGraphBatchMemOpNodeSetParams",
+	"cuGraphChildGraphNodeGetGraph",
+	"cuGraphClone",
+	"cuGraphConditionalHandleCreate",
+	"cuGraphCreate",
+	"cuGraphDebugDotPrint",
+	"cuGraphDestroy",
+	"cuGraphDestroyNode",
+	"cuGraphEventRecordNodeGetEvent",
+	"cuGraphEventRecordNodeSetEvent",
+	"cuGraphEventWaitNodeGetEvent",
+	"cuGraphEventWaitNodeSetEvent",
+	"cuGraphExecBatchMemOpNodeSetParams",
+	"cuGraphExecChildGraphNodeSetParams",
+	"cuGraphExecDestroy",
+	"cuGraphExecEventRecordNodeSetEvent",
+	"cuGraphExecEventWaitNodeSetEvent",
+	"cuGraphExecExternalSemaphoresSignalNodeSetParams",
+	"cuGraphExecExternalSemaphoresWaitNodeSetParams",
+	"cuGraphExecGetFlags",
+	"cuGraphExecHostNodeSetParams",
+	"cuGraphExecKernelNodeSetParams",
+	"cuGraphExecKernelNodeSetParams_v2",
+	"cuGraphExecMemcpyNodeSetParams",
+	"cuGraphExecMemsetNodeSetParams",
+	"cuGraphExecNodeSetParams",
+	"cuGraphExecUpdate",
+	"cuGraphExecUpdate_v2",
+	"cuGraphExternalSemaphoresSignalNodeGetParams",
+	"cuGraphExternalSemaphoresSignalNodeSetParams",
+	"cuGraphExternalSemaphoresWaitNodeGetParams",
+	"cuGraphExternalSemaphoresWaitNodeSetParams",
+	"cuGraphGetEdges",
+	"cuGraphGetEdges_v2",
+	"cuGraphGetNodes",
+	"cuGraphGetRootNodes",
+	"cuGraphHostNodeGetParams",
+	"cuGraphHostNodeSetParams",
+	"cuGraphInstantiate",
+	"cuGraphInstantiateWithFlags",
+	"cuGraphInstantiateWithParams",
+	"cuGraphInstantiate_v2",
+	"cuGraphKernelNodeCopyAttributes",
+	"cuGraphKernelNodeGetAttribute",
+	"cuGraphKernelNodeGetParams",
+	"cuGraphKernelNodeGetParams_v2",
+	"cuGraphKernelNodeSetAttribute",
+	"cuGraphKernelNodeSetParams",
+	"cuGraphKernelNodeSetParams_v2",
+	"cuGraphLaunch",
+	"cuGraphMemAllocNodeGetParams",
+	"cuGraphMemFreeNodeGetParams",
+	"cuGraphMemcpyNodeGetParams",
+	"cuGraphMemcpyNodeSetParams",
+	"cuGraphMemsetNodeGetParams",
+	"cuGraphMemsetNodeSetParams",
+	"cuGraphNodeFindInClone",
+	"cuGraphNodeGetDependencies",
+	"cuGraphNodeGetDependencies_v2",
+	"cuGraphNodeGetDependentNodes",
+	"cuGraphNodeGetDependentNodes_v2",
+	"cuGraphNodeGetEnabled",
+	"cuGraphNodeGetType",
+	"cuGraphNodeSetEnabled",
+	"cuGraphNodeSetParams",
+	"cuGraphReleaseUserObject",
+	"cuGraphRemoveDependencies",
+	"cuGraphRemoveDependencies_v2",
+	"cuGraphRetainUserObject",
+	"cuGraphUpload",
+	"cuGraphicsMapResources",
+	"cuGraphicsResourceGetMappedMipmappedArray",
+	"cuGraphicsResourceGetMappedPointer",
+	"cuGraphicsResourceGetMappedPointer_v2",
+	"cuGraphicsResourceSetMapFlags",
+	"cuGraphicsResourceSetMapFlags_v2",
+	"cuGraphicsSubResourceGetMappedArray",
+	"cuGraphicsUnmapResources",
+	"cuGraphicsUnregisterResource",
+	"cuGreenCtxCreate",
+	"cuGreenCtxDestroy",
+	"cuGreenCtxGetDevResource",
+	"cuGreenCtxGetId",
+	"cuGreenCtxRecordEvent",
+	"cuGreenCtxStreamCreate",
+	"cuGreenCtxWaitEvent",
+	"cuImportExternalMemory",
+	"cuImportExternalSemaphore",
+	"cuIpcCloseMemHandle",
+	"cuIpcGetEventHandle",
+	"cuIpcGetMemHandle",
+	"cuIpcOpenEventHandle",
+	"cuIpcOpenMemHandle",
+	"cuIpcOpenMemHandle_v2",
+	"cuKernelGetAttribute",
+	"cuKernelGetFunction",
+	"cuKernelGetLibrary",
+	"cuKernelGetName",
+	"cuKernelGetParamInfo",
+	"cuKernelSetAttribute",
+	"cuKernelSetCacheConfig",
+	"cuLaunch",
+	"cuLaunchCooperativeKernel",
+	"cuLaunchCooperativeKernelMultiDevice",
+	"cuLaunchGrid",
+	"cuLaunchGridAsync",
+	"cuLaunchHostFunc",
+	"cuLaunchKernelEx",
+	"cuLibraryEnumerateKernels",
+	"cuLibraryGetGlobal",
+	"cuLibraryGetKernel",
+	"cuLibraryGetKernelCount",
+	"cuLibraryGetManaged",
+	"cuLibraryGetModule",
+	"cuLibraryGetUnifiedFunction",
+	"cuLibraryLoadData",
+	"cuLibraryLoadFromFile",
+	"cuLibraryUnload",
+	"cuLinkAddData",
+	"cuLinkAddData_v2",
+	"cuLinkAddFile",
+	"cuLinkAddFile_v2",
+	"cuLinkComplete",
+	"cuLinkCreate",
+	"cuLinkCreate_v2",
+	"cuLinkDestroy",
+	"cuLogsCurrent",
+	"cuLogsDumpToFile",
+	"cuLogsDumpToMemory",
+	"cuLogsRegisterCallback",
+	"cuLogsUnregisterCallback",
+	"cuMemAddressFree",
+	"cuMemAddressReserve",
+	"cuMemAdvise",
+	"cuMemAdvise_v2",
+	"cuMemAllocAsync",
+	"cuMemAllocFromPoolAsync",
+	"cuMemAllocManaged",
+	"cuMemAllocPitch",
+	"cuMemAllocPitch_v2",
+	"cuMemBatchDecompressAsync",
+	"cuMemCreate",
+	"cuMemDiscardAndPrefetchBatchAsync",
+	"cuMemDiscardBatchAsync",
+	"cuMemExportToShareableHandle",
+	"cuMemFreeAsync",
+	"cuMemGetAccess",
+	"cuMemGetAddressRange",
+	"cuMemGetAddressRange_v2",
+	"cuMemGetAllocationGranularity",
+	"cuMemGetAllocationPropertiesFromHandle",
+	"cuMemGetDefaultMemPool",
+	"cuMemGetHandleForAddressRange",
+	"cuMemGetMemPool",
+	"cuMemHostGetDevicePointer",
+	"cuMemHostGetDevicePointer_v2",
+	"cuMemHostGetFlags",
+	"cuMemHostRegister",
+	"cuMemHostRegister_v2",
+	"cuMemHostUnregister",
+	"cuMemImportFromShareableHandle",
+	"cuMemMap",
+	"cuMemMapArrayAsync",
+	"cuMemPoolCreate",
+	"cuMemPoolDestroy",
+	"cuMemPoolExportPointer",
+	"cuMemPoolExportToShareableHandle",
+	"cuMemPoolGetAccess",
+	"cuMemPoolGetAttribute",
+	"cuMemPoolImportFromShareableHandle",
+	"cuMemPoolImportPointer",
+	"cuMemPoolSetAccess",
+	"cuMemPoolSetAttribute",
+	"cuMemPoolTrimTo",
+	"cuMemPrefetchAsync",
+	"cuMemPrefetchAsync_v2",
+	"cuMemPrefetchBatchAsync",
+	"cuMemRangeGetAttribute",
+	"cuMemRangeGetAttributes",
+	"cuMemRelease",
+	"cuMemRetainAllocationHandle",
+	"cuMemSetAccess",
+	"cuMemSetMemPool",
+	"cuMemUnmap",
+	"cuMemcpy",
+	"cuMemcpy2D",
+	"cuMemcpy2DAsync",
+	"cuMemcpy2DAsync_v2",
+	"cuMemcpy2DUnaligned",
+	"cuMemcpy2DUnaligned_v2",
+	"cuMemcpy2D_v2",
+	"cuMemcpy3D",
+	"cuMemcpy3DAsync",
+	"cuMemcpy3DAsync_v2",
+	"cuMemcpy3DBatchAsync",
+	"cuMemcpy3DBatchAsync_v2",
+	"cuMemcpy3DPeer",
+	"cuMemcpy3DPeerAsync",
+	"cuMemcpy3D_v2",
+	"cuMemcpyAsync",
+	"cuMemcpyAtoA",
+	"cuMemcpyAtoA_v2",
+	"cuMemcpyAtoD",
+	"cuMemcpyAtoD_v2",
+	"cuMemcpyAtoH",
+	"cuMemcpyAtoHAsync",
+	"cuMemcpyAtoHAsync_v2",
+	"cuMemcpyAtoH_v2",
+	"cuMemcpyBatchAsync",
+	"cuMemcpyBatchAsync_v2",
+	"cuMemcpyDtoA",
+	"cuMemcpyDtoA_v2",
+	"cuMemcpyHtoA",
+	"cuMemcpyHtoAAsync",
+	"cuMemcpyHtoAAsync_v2",
+	"cuMemcpyHtoA_v2",
+	"cuMemcpyPeer",
+	"cuMemcpyPeerAsync",
+	"cuMemsetD16",
+	"cuMemsetD16Async",
+	"cuMemsetD16_v2",
+	"cuMemsetD2D16",
+	"cuMemsetD2D16Async",
+	"cuMemsetD2D16_v2",
+	"cuMemsetD2D32",
+	"cuMemsetD2D32Async",
+	"cuMemsetD2D32_v2",
+	"cuMemsetD2D8",
+	"cuMemsetD2D8Async",
+	"cuMemsetD2D8_v2",
+	"cuMipmappedArrayCreate",
+	"cuMipmappedArrayDestroy",
+	"cuMipmappedArrayGetLevel",
+	"cuMipmappedArrayGetMemoryRequirements",
+	"cuMipmappedArrayGetSparseProperties",
+	"cuModuleEnumerateFunctions",
+	"cuModuleGetFunctionCount",
+	"cuModuleGetLoadingMode",
+	"cuModuleGetSurfRef",
+	"cuModuleGetTexRef",
+	"cuMulticastAddDevice",
+	"cuMulticastBindAddr",
+	"cuMulticastBindMem",
+	"cuMulticastCreate",
+	"cuMulticastGetGranularity",
+	"cuMulticastUnbind",
+	"cuOccupancyAvailableDynamicSMemPerBlock",
+	"cuOccupancyMaxActiveBlocksPerMultiprocessor",
+	"cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags",
+	"cuOccupancyMaxActiveClusters",
+	"cuOccupancyMaxPotentialBlockSize",
+	"cuOccupancyMaxPotentialBlockSizeWithFlags",
+	"cuOccupancyMaxPotentialClusterSize",
+	"cuParamSetSize",
+	"cuParamSetTexRef",
+	"cuParamSetf",
+	"cuParamSeti",
+	"cuParamSetv",
+	"cuPointerGetAttribute",
+	"cuPointerGetAttributes",
+	"cuPointerSetAttribute",
+	"cuSignalExternalSemaphoresAsync",
+	"cuStreamAddCallback",
+	"cuStreamAttachMemAsync",
+	"cuStreamBatchMemOp",
+	"cuStreamBatchMemOp_v2",
+	"cuStreamBeginCapture",
+	"cuStreamBeginCaptureToGraph",
+	"cuStreamBeginCapture_v2",
+	"cuStreamCopyAttributes",
+	"cuStreamEndCapture",
+	"cuStreamGetAttribute",
+	"cuStreamGetCaptureInfo",
+	"cuStreamGetCaptureInfo_v2",
+	"cuStreamGetCaptureInfo_v3",
+	"cuStreamGetCtx",
+	"cuStreamGetCtx_v2",
+	"cuStreamGetDevice",
+	"cuStreamGetFlags",
+	"cuStreamGetGreenCtx",
+	"cuStreamGetId",
+	"cuStreamGetPriority",
+	"cuStreamIsCapturing",
+	"cuStreamSetAttribute",
+	"cuStreamUpdateCaptureDependencies",
+	"cuStreamUpdateCaptureDependencies_v2",
+	"cuStreamWaitValue32",
+	"cuStreamWaitValue32_v2",
+	"cuStreamWaitValue64",
+	"cuStreamWaitValue64_v2",
+	"cuStreamWriteValue32",
+	"cuStreamWriteValue32_v2",
+	"cuStreamWriteValue64",
+	"cuStreamWriteValue64_v2",
+	"cuSurfObjectCreate",
+	"cuSurfObjectDestroy",
+	"cuSurfObjectGetResourceDesc",
+	"cuSurfRefGetArray",
+	"cuSurfRefSetArray",
+	"cuTensorMapEncodeIm2col",
+	"cuTensorMapEncodeIm2colWide",
+	"cuTensorMapEncodeTiled",
+	"cuTensorMapReplaceAddress",
+	"cuTexObjectCreate",
+	"cuTexObjectDestroy",
+	"cuTexObjectGetResourceDesc",
+	"cuTexObjectGetResourceViewDesc",
+	"cuTexObjectGetTextureDesc",
+	"cuTexRefCreate",
+	"cuTexRefDestroy",
+	"cuTexRefGetAddress",
+	"cuTexRefGetAddressMode",
+	"cuTexRefGetAddress_v2",
+	"cuTexRefGetArray",
+	"cuTexRefGetBorderColor",
+	"cuTexRefGetFilterMode",
+	"cuTexRefGetFlags",
+	"cuTexRefGetFormat",
+	"cuTexRefGetMaxAnisotropy",
+	"cuTexRefGetMipmapFilterMode",
+	"cuTexRefGetMipmapLevelBias",
+	"cuTexRefGetMipmapLevelClamp",
+	"cuTexRefGetMipmappedArray",
+	"cuTexRefSetAddress",
+	"cuTexRefSetAddress2D",
+	"cuTexRefSetAddress2D_v2",
+	"cuTexRefSetAddress2D_v3",
+	"cuTexRefSetAddressMode",
+	"cuTexRefSetAddress_v2",
+	"cuTexRefSetArray",
+	"cuTexRefSetBorderColor",
+	"cuTexRefSetFilterMode",
+	"cuTexRefSetFlags",
+	"cuTexRefSetFormat",
+	"cuTexRefSetMaxAnisotropy",
+	"cuTexRefSetMipmapFilterMode",
+	"cuTexRefSetMipmapLevelBias",
+	"cuTexRefSetMipmapLevelClamp",
+	"cuTexRefSetMipmappedArray",
+	"cuThreadExchangeStreamCaptureMode",
+	"cuUserObjectCreate",
+	"cuUserObjectRelease",
+	"cuUserObjectRetain",
+	"cuWaitExternalSemaphoresAsync",
+};
