@@ -95,6 +95,18 @@ struct timespec pvm_deadline_ms(clockid_t clock, unsigned ms)
 	return ts;
 }
 
+char *pvm_asprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
 void pvm_set_progname(const char *name)
 {
 	progname = name;

@@ -44,6 +44,9 @@ uint64_t pvm_now_ns(void);
  */
 struct timespec pvm_deadline_ms(clockid_t clock, unsigned ms);
 
+/** pvm_asprintf() - a formatted string in new memory (free it), or NULL. */
+char *pvm_asprintf(const char *fmt, ...) PVM_PRINTF(1, 2);
+
 /** pvm_set_progname() - name used as prefix of messages (default "poolvm"). */
 void pvm_set_progname(const char *name);
 

@@ -301,14 +301,12 @@ static int proto_error(struct etcd_client *c, const char *path, const char *what
 	return -EPROTO;
 }
 
-int etcd_range(struct etcd_client *c, const char *key, const char *range_end,
-	       struct etcd_range_result *out)
+/* A request naming @key and, unless NULL, @range_end (both base64). */
+static int key_request(const char *key, const char *range_end, struct json_object **out)
 {
 	struct json_object *req = json_object_new_object();
-	char why[300];
 	int rc;
 
-	memset(out, 0, sizeof(*out));
 	if (!req)
 		return -ENOMEM;
 	rc = etcd_json_add_b64(req, "key", key);
@@ -318,6 +316,21 @@ int etcd_range(struct etcd_client *c, const char *key, const char *range_end,
 		json_object_put(req);
 		return rc;
 	}
+	*out = req;
+	return 0;
+}
+
+int etcd_range(struct etcd_client *c, const char *key, const char *range_end,
+	       struct etcd_range_result *out)
+{
+	struct json_object *req;
+	char why[300];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = key_request(key, range_end, &req);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&c->lock);
 	c->error[0] = '\0';
 	{
@@ -367,19 +380,13 @@ int etcd_put(struct etcd_client *c, const char *key, const char *value, int64_t 
 int etcd_delete(struct etcd_client *c, const char *key, const char *range_end,
 		int64_t *deleted)
 {
-	struct json_object *req = json_object_new_object(), *ans = NULL;
+	struct json_object *req, *ans = NULL;
 	int64_t n = 0;
 	int rc;
 
-	if (!req)
-		return -ENOMEM;
-	rc = etcd_json_add_b64(req, "key", key);
-	if (!rc && range_end)
-		rc = etcd_json_add_b64(req, "range_end", range_end);
-	if (rc) {
-		json_object_put(req);
+	rc = key_request(key, range_end, &req);
+	if (rc)
 		return rc;
-	}
 	pthread_mutex_lock(&c->lock);
 	rc = call_obj(c, "/v3/kv/deleterange", req, &ans);
 	if (!rc && etcd_json_int64(ans, "deleted", &n))

@@ -230,19 +230,6 @@ static void push(char **argv, int *argc, const char *s)
 	argv[(*argc)++] = (char *)s;
 }
 
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
 /* Build QEMU's argv. Strings are leaked on purpose: the child execs. */
 static char **qemu_argv(const struct vmm_launch_config *c)
 {
@@ -255,7 +242,7 @@ static char **qemu_argv(const struct vmm_launch_config *c)
 		return NULL;
 	push(argv, &n, c->qemu ? c->qemu : "qemu-system-x86_64");
 	push(argv, &n, "-name");
-	push(argv, &n, xasprintf("guest=%s,debug-threads=on", c->name ? c->name : "poolvm"));
+	push(argv, &n, pvm_asprintf("guest=%s,debug-threads=on", c->name ? c->name : "poolvm"));
 	push(argv, &n, "-machine");
 	push(argv, &n, "pc,memory-backend=pvm-ram");
 	push(argv, &n, "-accel");
@@ -263,11 +250,11 @@ static char **qemu_argv(const struct vmm_launch_config *c)
 	push(argv, &n, "-cpu");
 	push(argv, &n, c->cpu ? c->cpu : accel == VMM_ACCEL_KVM ? "host" : "max,-avx2");
 	push(argv, &n, "-object");
-	push(argv, &n, xasprintf("memory-backend-memfd,id=pvm-ram,size=%lluM,share=on", mib));
+	push(argv, &n, pvm_asprintf("memory-backend-memfd,id=pvm-ram,size=%lluM,share=on", mib));
 	push(argv, &n, "-m");
-	push(argv, &n, xasprintf("%lluM", mib));
+	push(argv, &n, pvm_asprintf("%lluM", mib));
 	push(argv, &n, "-smp");
-	push(argv, &n, xasprintf("%u", c->smp ? c->smp : 1));
+	push(argv, &n, pvm_asprintf("%u", c->smp ? c->smp : 1));
 	push(argv, &n, "-nodefaults");
 	push(argv, &n, "-no-user-config");
 	push(argv, &n, "-display");
@@ -293,12 +280,12 @@ static char **qemu_argv(const struct vmm_launch_config *c)
 	 * I/O writes guest RAM with CPU copies that fault like any access. */
 	for (unsigned i = 0; i < c->disk_count; i++) {
 		push(argv, &n, "-drive");
-		push(argv, &n, xasprintf("file=%s,if=virtio,format=raw,cache=writeback,aio=threads",
+		push(argv, &n, pvm_asprintf("file=%s,if=virtio,format=raw,cache=writeback,aio=threads",
 					 c->disks[i]));
 	}
 	if (c->qmp) {
 		push(argv, &n, "-qmp");
-		push(argv, &n, xasprintf("unix:%s,server=on,wait=off", c->qmp));
+		push(argv, &n, pvm_asprintf("unix:%s,server=on,wait=off", c->qmp));
 	}
 	if (c->balloon) {
 		push(argv, &n, "-device");
@@ -330,7 +317,7 @@ static int start_qemu(struct launch *l, const sigset_t *oldmask)
 	}
 	if (pid == 0) {
 		const char *old = getenv("LD_PRELOAD");
-		char *pre = old && *old ? xasprintf("%s:%s", l->preload, old) : l->preload;
+		char *pre = old && *old ? pvm_asprintf("%s:%s", l->preload, old) : l->preload;
 
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
 		setenv("LD_PRELOAD", pre, 1);

@@ -162,19 +162,6 @@ static int add_tier(struct vmm_libvirt_conf *c, char *spec, char *err, size_t er
 	return 0;
 }
 
-static char *dup_printf(const char *fmt, ...) PVM_PRINTF(1, 2);
-static char *dup_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
 static bool path_ok(const char *p)
 {
 	return p[0] == '/' && !strchr(p, ',') && strlen(p) < PATH_MAX - 32;
@@ -214,13 +201,13 @@ static int build_tiers(struct vmm_libvirt_conf *c, const struct pool_attrs *a,
 			else if (!a->dram)
 				ret = fail(err, errlen, "poolvm:pool tiers has dram but no dram='SIZE'");
 			else if (!(ret = attr_size("dram", a->dram, &sz, err, errlen)))
-				ret = add_tier(c, dup_printf("dram:%llu", (unsigned long long)sz), err, errlen);
+				ret = add_tier(c, pvm_asprintf("dram:%llu", (unsigned long long)sz), err, errlen);
 			seen_dram = true;
 		} else if (!strcmp(tok, "disk")) {
 			if (seen_disk)
 				ret = fail(err, errlen, "poolvm:pool tiers: disk given twice");
 			else
-				ret = add_tier(c, dup_printf("disk:%s", disk_path), err, errlen);
+				ret = add_tier(c, pvm_asprintf("disk:%s", disk_path), err, errlen);
 			seen_disk = true;
 		} else if (!strcmp(tok, "remote")) {
 			seen_remote = true;
@@ -266,7 +253,7 @@ static int build_tiers(struct vmm_libvirt_conf *c, const struct pool_attrs *a,
 				return fail(err, errlen, "poolvm:pool pods='%s': not a list of HOST:PORT", a->pods);
 			}
 		}
-		spec = dup_printf("remote:pods=%s,replicas=%u,secret=%s,fabric=%s%s%s%s", pods, replicas,
+		spec = pvm_asprintf("remote:pods=%s,replicas=%u,secret=%s,fabric=%s%s%s%s", pods, replicas,
 				  a->secret, a->fabric ? a->fabric : "auto",
 				  seen_disk ? ",backup=disk:" : "", seen_disk ? disk_path : "",
 				  seen_disk ? ".remote-backup" : "");
