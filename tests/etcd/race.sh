@@ -30,6 +30,24 @@ racer() {       # racer ID FIFO OUT - wait at the barrier, then reserve
 	echo "rc=$rc" >>"$3"
 }
 
+# start_pair FN FIFO A B - FN A FIFO OUT_A and FN B FIFO OUT_B in the
+# background (pids pa, pb), both blocked on FIFO, then released at once:
+# opening the FIFO for writing wakes both readers together.
+start_pair() {
+	local fn=$1 fifo=$2 a=$3 b=$4
+	mkfifo "$fifo"
+	"$fn" "$a" "$fifo" "$PVM_TMP/$a.out" &
+	pa=$!
+	"$fn" "$b" "$fifo" "$PVM_TMP/$b.out" &
+	pb=$!
+	ET_EXTRA_PIDS=("$pa" "$pb")
+	sleep 0.05
+	exec 7>"$fifo"
+	echo go >&7
+	echo go >&7
+	exec 7>&-
+}
+
 wins_a=0 wins_b=0 conflicts=0
 for round in $(seq 1 "$ROUNDS"); do
 	for id in holder racer-a racer-b; do
@@ -38,36 +56,25 @@ for round in $(seq 1 "$ROUNDS"); do
 	et_registry reserve --pod "$pod" --size 128M --id holder --ttl 120 >/dev/null ||
 		pvm_fail "round $round: the holder could not reserve 128 MiB"
 	fifo=$PVM_TMP/barrier.$round
-	mkfifo "$fifo"
-	racer racer-a "$fifo" "$PVM_TMP/a.out" &
-	pa=$!
-	racer racer-b "$fifo" "$PVM_TMP/b.out" &
-	pb=$!
-	ET_EXTRA_PIDS=("$pa" "$pb")
-	sleep 0.05
-	# Opening the FIFO for writing releases both readers at once.
-	exec 7>"$fifo"
-	echo go >&7
-	echo go >&7
-	exec 7>&-
+	start_pair racer "$fifo" racer-a racer-b
 	wait "$pa" "$pb"
 	ET_EXTRA_PIDS=()
 	rm -f "$fifo"
-	ra=$(sed -n 's/^rc=//p' "$PVM_TMP/a.out")
-	rb=$(sed -n 's/^rc=//p' "$PVM_TMP/b.out")
+	ra=$(sed -n 's/^rc=//p' "$PVM_TMP/racer-a.out")
+	rb=$(sed -n 's/^rc=//p' "$PVM_TMP/racer-b.out")
 	if [ "$ra" = 0 ] && [ "$rb" = 0 ]; then
-		cat "$PVM_TMP/a.out" "$PVM_TMP/b.out"
+		cat "$PVM_TMP/racer-a.out" "$PVM_TMP/racer-b.out"
 		pvm_fail "round $round: BOTH racers got the last slab (double booking)"
 	fi
 	if [ "$ra" != 0 ] && [ "$rb" != 0 ]; then
-		cat "$PVM_TMP/a.out" "$PVM_TMP/b.out"
+		cat "$PVM_TMP/racer-a.out" "$PVM_TMP/racer-b.out"
 		pvm_fail "round $round: neither racer got the free slab"
 	fi
-	loser=$PVM_TMP/b.out
-	if [ "$ra" = 0 ]; then wins_a=$((wins_a + 1)); else wins_b=$((wins_b + 1)); loser=$PVM_TMP/a.out; fi
+	loser=$PVM_TMP/racer-b.out
+	if [ "$ra" = 0 ]; then wins_a=$((wins_a + 1)); else wins_b=$((wins_b + 1)); loser=$PVM_TMP/racer-a.out; fi
 	grep -q 'no room for 64.0 MiB more' "$loser" ||
 		{ cat "$loser"; pvm_fail "round $round: the loser failed for another reason than no room"; }
-	c=$(cat "$PVM_TMP/a.out" "$PVM_TMP/b.out" | grep -oE '[0-9]+ conflicts' | awk '{ s += $1 } END { print s + 0 }')
+	c=$(cat "$PVM_TMP/racer-a.out" "$PVM_TMP/racer-b.out" | grep -oE '[0-9]+ conflicts' | awk '{ s += $1 } END { print s + 0 }')
 	conflicts=$((conflicts + c))
 	reserved=$(et_json_pods | awk -v a="$pod" '$1 == a { print $4 }')
 	[ "$reserved" = "$total" ] ||
@@ -102,18 +109,7 @@ for id in vmm-a vmm-b; do
 	printf '#!/bin/sh\ntouch %s\nsleep 4\nexit 1\n' "$PVM_TMP/qemu-ran-$id" >"$PVM_TMP/fake-qemu-$id"
 	chmod 755 "$PVM_TMP/fake-qemu-$id"
 done
-fifo=$PVM_TMP/barrier.vmm
-mkfifo "$fifo"
-vmm_racer vmm-a "$fifo" "$PVM_TMP/vmm-a.out" &
-pa=$!
-vmm_racer vmm-b "$fifo" "$PVM_TMP/vmm-b.out" &
-pb=$!
-ET_EXTRA_PIDS=("$pa" "$pb")
-sleep 0.05
-exec 7>"$fifo"
-echo go >&7
-echo go >&7
-exec 7>&-
+start_pair vmm_racer "$PVM_TMP/barrier.vmm" vmm-a vmm-b
 # While both run: the pod's reservations never exceed its total.
 for _ in 1 2 3 4 5 6; do
 	sleep 0.5
