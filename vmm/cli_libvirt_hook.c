@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "common.h"
+#include "ctl_server.h"
 #include "libvirt_conf.h"
 
 #define HOOK_NAME "poolvm"
@@ -103,6 +104,30 @@ static void remove_files(const char *name)
 		unlink(p);
 }
 
+/* The pager runs as QEMU's user: let it serve its control socket next to
+ * every other VM's (RUN/vm), so poolvm stats and top list libvirt domains
+ * too. The directory goes to QEMU's group, group-writable and setgid (the
+ * sockets are 0660: root and that group may ask). Only a directory that
+ * root owns is changed. */
+static void share_vm_run_dir(long gid)
+{
+	const char *run = pvm_ctl_run_dir();
+	char dir[PATH_MAX];
+	struct stat st;
+
+	if (mkdir(run, 0755) < 0 && errno != EEXIST)
+		return;
+	if (snprintf(dir, sizeof(dir), "%s/vm", run) >= (int)sizeof(dir) ||
+	    (mkdir(dir, 0755) < 0 && errno != EEXIST))
+		return;
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0)
+		return;
+	if ((st.st_gid != (gid_t)gid && chown(dir, 0, (gid_t)gid) < 0) ||
+	    chmod(dir, 02775) < 0)
+		fprintf(stderr, "poolvm: cannot open %s to QEMU's group %ld (poolvm stats will "
+			"not list this domain): %s\n", dir, gid, strerror(errno));
+}
+
 /* "start": QEMU's user is known now (the DAC label); give it the domain's
  * directory (attach socket, statistics) and the tier directories the hook
  * made. */
@@ -132,6 +157,8 @@ static int hook_start(const char *name, const char *xml, size_t len)
 		if (ret < 0)
 			fprintf(stderr, "poolvm: domain %s: cannot give %s to QEMU's user %ld:%ld: %s\n",
 				name, path, uid, gid, strerror(-ret));
+		else if (uid != 0)
+			share_vm_run_dir(gid);
 	}
 	vmm_libvirt_conf_free(&c);
 	return ret < 0 ? 1 : 0;

@@ -50,6 +50,23 @@ for pid in "$qemu_pid" $pager_pid; do
 	[ "$uid" = "$want_uid" ] || pvm_fail "process $pid runs as uid $uid, not $LV_QEMU_USER ($want_uid)"
 done
 pvm_say "QEMU $qemu_pid, pager $pager_pid, both as $LV_QEMU_USER"
+# The pager serves its control socket where poolvm stats looks by default
+# (/run/poolvm: this test's own tmpfs): the domain shows up among the
+# host's VMs (as root, like an operator).
+listed=0
+for _ in $(seq 1 20); do
+	if POOLVM_RUN_DIR=/run/poolvm "$PVM_POOLVM" stats --json >"$PVM_TMP/stats-live.json" 2>"$PVM_TMP/stats-live.err" &&
+		grep -q "\"name\": *\"$dom\"" "$PVM_TMP/stats-live.json"; then
+		listed=1
+		break
+	fi
+	sleep 0.2
+done
+if [ "$listed" != 1 ]; then
+	{ cat "$PVM_TMP/stats-live.json"; ls -la /run/poolvm /run/poolvm/vm; grep -i 'control\|poolvm' "$(lv_domain_log "$dom")"; ls -l "/proc/$pager_pid/fd"; grep poolvm /proc/net/unix; readlink "/proc/$pager_pid/ns/mnt" /proc/self/ns/mnt; } >>"$PVM_TMP/stats-live.err" 2>&1 || true
+	pvm_fail "poolvm stats does not list the running domain $dom" "$PVM_TMP/stats-live.err"
+fi
+POOLVM_RUN_DIR=/run/poolvm "$PVM_POOLVM" top -b -n 1 | grep -E "^$dom " || pvm_fail "poolvm top -b does not show $dom"
 
 # The guest powers itself off after the test: wait for "shut off".
 start=$SECONDS
