@@ -7,13 +7,26 @@
  * "fail" (its launch fails with CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES). The
  * real driver is exercised by tests/gpu/e2e on a GPU.
  *
+ * The virtual memory API (what the pod's --gpu-spill backend calls) is
+ * imitated on host memory as well: cuMemAddressReserve is an
+ * mmap(PROT_NONE) range, cuMemCreate a memfd of the chunk's size, cuMemMap
+ * an mmap(MAP_FIXED|MAP_SHARED) of it (still PROT_NONE), cuMemSetAccess an
+ * mprotect(read-write), cuMemUnmap puts PROT_NONE back, so a "kernel" or
+ * copy that touches an unmapped chunk crashes the pod, as it would fault on
+ * a GPU. The granularity is 2 MiB (FAKECUDA_GRANULARITY=BYTES to change).
+ * Unlike the driver, these calls do not check for a current context.
+ *
  * When FAKECUDA_STATS names a file, it is rewritten after every change:
- * "contexts=N allocations=N bytes=N".
+ * "contexts=N allocations=N bytes=N reserved=N" (allocations and bytes
+ * count cuMemAlloc memory and cuMemCreate chunks; reserved is bytes of
+ * address ranges reserved).
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cuda_abi.h"
 
@@ -26,7 +39,7 @@ struct CUstream_st { int x; };
 struct CUevent_st { int x; };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static long contexts, allocations, bytes;
+static long contexts, allocations, bytes, reserved;
 static __thread CUcontext current;
 static struct CUfunc_st vecadd_fn = { 1 }, fail_fn = { 2 };
 /* Contexts and modules come from pools, so that handles the pod keeps
@@ -49,7 +62,8 @@ static void stats(void)
 	f = fopen(tmp, "w");
 	if (!f)
 		return;
-	fprintf(f, "contexts=%ld allocations=%ld bytes=%ld\n", contexts, allocations, bytes);
+	fprintf(f, "contexts=%ld allocations=%ld bytes=%ld reserved=%ld\n", contexts, allocations,
+		bytes, reserved);
 	fclose(f);
 	rename(tmp, path);
 }
@@ -262,3 +276,128 @@ EXPORT CUresult cuEventRecord(CUevent e, CUstream s) { (void)e; (void)s; return 
 EXPORT CUresult cuEventSynchronize(CUevent e) { (void)e; return 0; }
 EXPORT CUresult cuEventQuery(CUevent e) { (void)e; return 0; }
 EXPORT CUresult cuEventElapsedTime(float *ms, CUevent a, CUevent b) { (void)a; (void)b; *ms = 1.5f; return 0; }
+
+/* ---- the virtual memory API on host memory ---- */
+
+struct vmm_chunk { int fd; size_t size; };
+
+static void count(long *what, long delta, long *also, long also_delta)
+{
+	pthread_mutex_lock(&lock);
+	*what += delta;
+	if (also)
+		*also += also_delta;
+	stats();
+	pthread_mutex_unlock(&lock);
+}
+
+EXPORT CUresult cuMemGetAllocationGranularity(size_t *g, const void *prop, int option)
+{
+	const char *env = getenv("FAKECUDA_GRANULARITY");
+
+	(void)prop;
+	if (!g || option < 0 || option > 1)
+		return CUDA_ERROR_INVALID_VALUE;
+	*g = env ? strtoull(env, NULL, 0) : 2u << 20;
+	return 0;
+}
+
+EXPORT CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t align,
+				    CUdeviceptr addr, unsigned long long flags)
+{
+	size_t a = align ? align : 2u << 20;
+	uint8_t *p, *start;
+
+	(void)addr; (void)flags;
+	if (!ptr || !size || (a & (a - 1)))
+		return CUDA_ERROR_INVALID_VALUE;
+	p = mmap(NULL, size + a, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	start = (uint8_t *)(((uintptr_t)p + a - 1) & ~(uintptr_t)(a - 1));
+	if (start > p)
+		munmap(p, (size_t)(start - p));
+	munmap(start + size, (size_t)(p + size + a - (start + size)));
+	*ptr = (CUdeviceptr)(uintptr_t)start;
+	count(&reserved, (long)size, NULL, 0);
+	return 0;
+}
+
+EXPORT CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size)
+{
+	if (munmap((void *)(uintptr_t)ptr, size))
+		return CUDA_ERROR_INVALID_VALUE;
+	count(&reserved, -(long)size, NULL, 0);
+	return 0;
+}
+
+EXPORT CUresult cuMemCreate(unsigned long long *handle, size_t size, const void *prop,
+			    unsigned long long flags)
+{
+	struct vmm_chunk *c;
+
+	(void)prop;
+	if (!handle || !size || flags)
+		return CUDA_ERROR_INVALID_VALUE;
+	c = malloc(sizeof(*c));
+	if (!c)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	c->size = size;
+	c->fd = memfd_create("fakecuda-chunk", MFD_CLOEXEC);
+	if (c->fd < 0 || ftruncate(c->fd, (off_t)size)) {
+		if (c->fd >= 0)
+			close(c->fd);
+		free(c);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	*handle = (unsigned long long)(uintptr_t)c;
+	count(&allocations, 1, &bytes, (long)size);
+	return 0;
+}
+
+EXPORT CUresult cuMemRelease(unsigned long long handle)
+{
+	struct vmm_chunk *c = (struct vmm_chunk *)(uintptr_t)handle;
+
+	if (!c)
+		return CUDA_ERROR_INVALID_VALUE;
+	count(&allocations, -1, &bytes, -(long)c->size);
+	close(c->fd);
+	free(c);
+	return 0;
+}
+
+EXPORT CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, unsigned long long handle,
+			 unsigned long long flags)
+{
+	struct vmm_chunk *c = (struct vmm_chunk *)(uintptr_t)handle;
+
+	if (!c || flags || offset + size > c->size)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (mmap((void *)(uintptr_t)ptr, size, PROT_NONE, MAP_SHARED | MAP_FIXED, c->fd,
+		 (off_t)offset) == MAP_FAILED)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	return 0;
+}
+
+struct access_desc { int type; int id; int flags; };
+
+EXPORT CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const void *desc, size_t count_)
+{
+	const struct access_desc *d = desc;
+
+	if (!d || count_ != 1 || d->type != 1 || d->id != 0)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (mprotect((void *)(uintptr_t)ptr, size,
+		     d->flags == 3 ? PROT_READ | PROT_WRITE : d->flags == 1 ? PROT_READ : PROT_NONE))
+		return CUDA_ERROR_INVALID_VALUE;
+	return 0;
+}
+
+EXPORT CUresult cuMemUnmap(CUdeviceptr ptr, size_t size)
+{
+	if (mmap((void *)(uintptr_t)ptr, size, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+		return CUDA_ERROR_INVALID_VALUE;
+	return 0;
+}
