@@ -304,7 +304,9 @@ static int spill_checks(size_t quota, int hold)
 {
 	static float host[SP_BUFS][SP_N];
 	static uint8_t odd[SP_ODD], scratch[SP_ODD];
-	CUdeviceptr buf[SP_BUFS], dodd = 0;
+	uint8_t gshadow[64];
+	CUdeviceptr buf[SP_BUFS], dodd = 0, g = 0;
+	size_t gsize = 0;
 	CUcontext ctx;
 	CUmodule mod;
 	CUfunction vecadd;
@@ -319,6 +321,7 @@ static int spill_checks(size_t quota, int hold)
 	EXPECT(cuCtxSetCurrent(ctx), CUDA_SUCCESS);
 	EXPECT(cuModuleLoadData(&mod, "//fake\n"), CUDA_SUCCESS);
 	EXPECT(cuModuleGetFunction(&vecadd, mod, "vecadd"), CUDA_SUCCESS);
+	EXPECT(cuModuleGetGlobal(&g, &gsize, mod, "gvar"), CUDA_SUCCESS);
 	EXPECT(cuStreamCreate(&st, 0), CUDA_SUCCESS);
 	for (i = 0; i < SP_BUFS; i++) {
 		r = cuMemAlloc(&buf[i], sizeof(host[i]));
@@ -392,6 +395,15 @@ static int spill_checks(size_t quota, int hold)
 				off = sp_rand() % (SP_ODD - 8192);
 				EXPECT(cuMemcpyDtoD(dodd + off, buf[i] + 4, 8192), CUDA_SUCCESS);
 				memcpy(odd + off, (uint8_t *)host[i] + 4, 8192);
+			} else if (op == 5 && gsize == sizeof(gshadow)) {
+				/* through a module global (not the backend's memory) */
+				int d = (int)(sp_rand() % SP_BUFS), src = (int)(sp_rand() % SP_BUFS);
+
+				EXPECT(cuMemcpyDtoD(g, buf[src] + 256, 64), CUDA_SUCCESS);
+				memcpy(gshadow, (uint8_t *)host[src] + 256, 64);
+				EXPECT(cuMemcpyDtoD(buf[d] + 1024, g, 64), CUDA_SUCCESS);
+				memcpy((uint8_t *)host[d] + 1024, gshadow, 64);
+				checks++;
 			} else if (op == 4) {   /* read one back now */
 				int d = (int)(sp_rand() % SP_BUFS);
 

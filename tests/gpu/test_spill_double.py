@@ -7,7 +7,7 @@ real spill manager and its real CUDA backend (pods/gpu/spill/spill_cuda.c)
 move chunks between "device" mappings, host DRAM and a disk tier, and a
 "kernel" or copy touching a chunk that is not mapped would crash the pod.
 
-  test_spill_double.py PVM_POD CUDA_CLIENT SHIM_DIR FAKE_DRIVER
+  test_spill_double.py PVM_POD CUDA_CLIENT SHIM_DIR FAKE_DRIVER [GPU_WORK KERNELS_PTX]
 
 An unmodified driver-API program (cuda_client spill, linked -lcuda,
 resolved to poolvm's libcuda.so.1) allocates 4.4x its --gpu-quota:
@@ -33,6 +33,7 @@ import tempfile
 import time
 
 POD, CLIENT, SHIM, FAKE = sys.argv[1:5]
+GPU_WORK, PTX = (sys.argv[5:7] + [None, None])[:2]     # when nvcc built them
 QUOTA = 8 << 20
 results = []
 procs = []
@@ -176,6 +177,20 @@ def main():
        "the manager learned the program's launch period through the pod (16 launches a "
        "round; period=%s, predicted=%s)" % (s.get("period"), s.get("predicted")))
 
+    # The 4-thread program of gpu_shim_nogpu (shared connection, a stream
+    # each, async copies and launches) through the spilling backend.
+    r = subprocess.run([CLIENT, "threads"], capture_output=True, text=True, timeout=60,
+                       env=client_env(addr))
+    ok(r.returncode == 0, "4 threads, a stream each, 800 batches through the spilling "
+       "backend: every result right" + ("" if r.returncode == 0 else ": " + r.stdout + r.stderr))
+
+    if GPU_WORK:
+        r = subprocess.run([GPU_WORK, PTX, "vecadd", "100000"], capture_output=True,
+                           text=True, timeout=30, env=client_env(addr))
+        ok(r.returncode == 0 and "checksum=" in r.stdout,
+           "tests/gpu/e2e/gpu_work vecadd (nvcc's PTX) through the spilling pod on the "
+           "double" + ("" if r.returncode == 0 else ": " + r.stderr))
+
     # Killed mid-run, with chunks on the device, in host DRAM and on disk.
     hold = subprocess.Popen([CLIENT, "spill", str(QUOTA), "hold"], env=client_env(addr),
                             stdout=subprocess.PIPE, text=True)
@@ -190,7 +205,7 @@ def main():
     hold.wait()
     done, text = drained(stats)
     st = spill_stats("spill.err")
-    s = st[-1] if len(st) > 1 else {}
+    s = st[-1] if len(st) > (3 if GPU_WORK else 2) else {}
     ok(ready == "READY" and "allocations=0" not in before and done and
        s.get("evictions", 0) > 0 and s.get("bytes_to_tier", 0) > 0,
        "a program killed mid-run (%d evictions, %s bytes to disk): the pod frees every "
