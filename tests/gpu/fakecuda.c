@@ -2,9 +2,11 @@
  * "runs" on host memory, for testing the GPU pod's own logic (handles,
  * per-client contexts, quotas, pointer checks, batching and deferred
  * errors, clean-up when a client vanishes) on machines without a GPU. It
- * is no CUDA: device pointers are host addresses, and it knows two
- * kernels by name: "vecadd" (float *a, float *b, float *c, int n) and
- * "fail" (its launch fails with CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES). The
+ * is no CUDA: device pointers are host addresses, and it knows kernels by
+ * name: "vecadd" (float *a, float *b, float *c, int n), "fail" (its launch
+ * fails with CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES), and, computed on the CPU
+ * with the parameters of tests/gpu/e2e/kernels.cu, the MLP's "gemm",
+ * "bias_act", "relu_back", "softmax_xent", "colsum", "sgd" and "empty". The
  * real driver is exercised by tests/gpu/e2e on a GPU.
  *
  * The virtual memory API (what the pod's --gpu-spill backend calls) is
@@ -21,6 +23,7 @@
  * count cuMemAlloc memory and cuMemCreate chunks; reserved is bytes of
  * address ranges reserved).
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,14 +37,54 @@
 
 struct CUctx_st { int live; };
 struct CUmod_st { char global[64]; };
-struct CUfunc_st { int kind; };         /* 1 vecadd, 2 fail */
+struct CUfunc_st { int kind; };         /* index in kernels[] + 1 */
 struct CUstream_st { int x; };
 struct CUevent_st { int x; };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static long contexts, allocations, bytes, reserved;
 static __thread CUcontext current;
-static struct CUfunc_st vecadd_fn = { 1 }, fail_fn = { 2 };
+/* Kernels by name, with their parameters' sizes (offsets: each aligned to
+ * its size, as nvcc lays them out). */
+static const struct {
+	const char *name;
+	unsigned char n, size[9];
+} kernels[] = {
+	{ "vecadd", 4, { 8, 8, 8, 4 } },
+	{ "fail", 0, { 0 } },
+	{ "gemm", 9, { 4, 4, 4, 8, 8, 8, 4, 4, 4 } },
+	{ "bias_act", 5, { 8, 8, 4, 4, 4 } },
+	{ "relu_back", 3, { 8, 8, 4 } },
+	{ "softmax_xent", 6, { 8, 8, 8, 8, 4, 4 } },
+	{ "colsum", 4, { 8, 8, 4, 4 } },
+	{ "sgd", 4, { 8, 8, 4, 4 } },
+	{ "empty", 0, { 0 } },
+};
+#define NKERNELS (sizeof(kernels) / sizeof(kernels[0]))
+enum { K_VECADD = 1, K_FAIL, K_GEMM, K_BIAS_ACT, K_RELU_BACK, K_SOFTMAX, K_COLSUM, K_SGD, K_EMPTY };
+static struct CUfunc_st fns[NKERNELS];
+
+static size_t param_offset(int kind, unsigned int i)
+{
+	size_t off = 0;
+	unsigned int j;
+
+	for (j = 0; j <= i; j++) {
+		size_t a = kernels[kind - 1].size[j];
+
+		off = (off + a - 1) / a * a;
+		if (j < i)
+			off += a;
+	}
+	return off;
+}
+
+static size_t params_size(int kind)
+{
+	unsigned int n = kernels[kind - 1].n;
+
+	return n ? param_offset(kind, n - 1) + kernels[kind - 1].size[n - 1] : 0;
+}
 /* Contexts and modules come from pools, so that handles the pod keeps
  * after destroying them stay readable, and nothing leaks. */
 static struct CUctx_st ctx_pool[256];
@@ -158,13 +201,15 @@ EXPORT CUresult cuModuleUnload(CUmodule m)
 EXPORT CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name)
 {
 	(void)m;
-	if (!strcmp(name, "vecadd"))
-		*f = &vecadd_fn;
-	else if (!strcmp(name, "fail"))
-		*f = &fail_fn;
-	else
-		return CUDA_ERROR_NOT_FOUND;
-	return 0;
+	size_t i;
+
+	for (i = 0; i < NKERNELS; i++)
+		if (!strcmp(name, kernels[i].name)) {
+			fns[i].kind = (int)i + 1;
+			*f = &fns[i];
+			return 0;
+		}
+	return CUDA_ERROR_NOT_FOUND;
 }
 
 EXPORT CUresult cuModuleGetGlobal_v2(CUdeviceptr *p, size_t *size, CUmodule m, const char *name)
@@ -178,10 +223,10 @@ EXPORT CUresult cuModuleGetGlobal_v2(CUdeviceptr *p, size_t *size, CUmodule m, c
 
 EXPORT CUresult cuFuncGetParamInfo(CUfunction f, size_t i, size_t *off, size_t *size)
 {
-	if (f->kind != 1 || i > 3)
+	if (f->kind == K_FAIL || i >= kernels[f->kind - 1].n)
 		return CUDA_ERROR_INVALID_VALUE;
-	*off = i * 8;
-	*size = i == 3 ? 4 : 8;
+	*off = param_offset(f->kind, (unsigned int)i);
+	*size = kernels[f->kind - 1].size[i];
 	return 0;
 }
 
@@ -242,26 +287,120 @@ EXPORT CUresult cuMemsetD32_v2(CUdeviceptr d, unsigned int v, size_t n)
 EXPORT CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, CUstream s) { (void)s; return cuMemsetD8_v2(d, v, n); }
 EXPORT CUresult cuMemsetD32Async(CUdeviceptr d, unsigned int v, size_t n, CUstream s) { (void)s; return cuMemsetD32_v2(d, v, n); }
 
+/* The MLP kernels of tests/gpu/e2e/kernels.cu, on the CPU. */
+#define PF(o) ({ float *_p; memcpy(&_p, buf + (o), 8); _p; })
+#define PI(o) ({ int _v; memcpy(&_v, buf + (o), 4); _v; })
+
+static void k_gemm(const uint8_t *buf)
+{
+	int M = PI(0), N = PI(4), K = PI(8), ta = PI(40), tb = PI(44), acc = PI(48);
+	const float *A = PF(16), *B = PF(24);
+	float *C = PF(32);
+
+	for (int r = 0; r < M; r++)
+		for (int c = 0; c < N; c++) {
+			float sum = 0.0f;
+
+			for (int k = 0; k < K; k++)
+				sum = fmaf(ta ? A[k * M + r] : A[r * K + k],
+					   tb ? B[c * K + k] : B[k * N + c], sum);
+			C[r * N + c] = acc ? C[r * N + c] + sum : sum;
+		}
+}
+
+static void k_softmax(const uint8_t *buf)
+{
+	const float *logits = PF(0);
+	const int *labels = (const int *)PF(8);
+	float *grad = PF(16), *loss = PF(24);
+	int rows = PI(32), cols = PI(36);
+
+	for (int r = 0; r < rows; r++) {
+		const float *x = logits + r * cols;
+		float m = x[0], s = 0.0f;
+
+		for (int c = 1; c < cols; c++)
+			m = fmaxf(m, x[c]);
+		for (int c = 0; c < cols; c++)
+			s += expf(x[c] - m);
+		for (int c = 0; c < cols; c++)
+			grad[r * cols + c] = (expf(x[c] - m) / s - (c == labels[r] ? 1.0f : 0.0f)) / rows;
+		loss[r] = logf(s) + m - x[labels[r]];
+	}
+}
+
 EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
 			       unsigned int bx, unsigned int by, unsigned int bz, unsigned int shmem,
 			       CUstream s, void **params, void **extra)
 {
 	const uint8_t *buf;
-	float *a, *b, *c;
-	int n;
+	long n, i;
 
 	(void)gy; (void)gz; (void)by; (void)bz; (void)shmem; (void)s; (void)params;
-	if (f->kind == 2)
+	if (f->kind == K_FAIL)
 		return CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;
-	if (!extra || extra[0] != CU_LAUNCH_PARAM_BUFFER_POINTER || *(size_t *)extra[3] != 28)
+	if (f->kind == K_EMPTY)
+		return 0;
+	if (!extra || extra[0] != CU_LAUNCH_PARAM_BUFFER_POINTER ||
+	    *(size_t *)extra[3] != params_size(f->kind))
 		return CUDA_ERROR_INVALID_VALUE;
 	buf = extra[1];
-	memcpy(&a, buf, 8);
-	memcpy(&b, buf + 8, 8);
-	memcpy(&c, buf + 16, 8);
-	memcpy(&n, buf + 24, 4);
-	for (long i = 0; i < n && i < (long)gx * bx; i++)
-		c[i] = a[i] + b[i];
+	n = (long)gx * bx;
+	switch (f->kind) {
+	case K_VECADD: {
+		float *a = PF(0), *b = PF(8), *c = PF(16);
+
+		for (i = 0; i < PI(24) && i < n; i++)
+			c[i] = a[i] + b[i];
+		break;
+	}
+	case K_GEMM:
+		k_gemm(buf);
+		break;
+	case K_BIAS_ACT: {
+		float *y = PF(0), *b = PF(8);
+		int cols = PI(20), relu = PI(24);
+
+		for (i = 0; i < (long)PI(16) * cols && i < n; i++) {
+			float v = y[i] + b[i % cols];
+
+			y[i] = relu && v < 0.0f ? 0.0f : v;
+		}
+		break;
+	}
+	case K_RELU_BACK: {
+		float *g = PF(0), *y = PF(8);
+
+		for (i = 0; i < PI(16) && i < n; i++)
+			if (y[i] <= 0.0f)
+				g[i] = 0.0f;
+		break;
+	}
+	case K_SOFTMAX:
+		k_softmax(buf);
+		break;
+	case K_COLSUM: {
+		float *g = PF(0), *db = PF(8);
+		int rows = PI(16), cols = PI(20);
+
+		for (int c = 0; c < cols && c < n; c++) {
+			float sum = 0.0f;
+
+			for (int r = 0; r < rows; r++)
+				sum += g[r * cols + c];
+			db[c] = sum;
+		}
+		break;
+	}
+	case K_SGD: {
+		float *w = PF(0), *g = PF(8), lr;
+
+		memcpy(&lr, buf + 16, 4);
+		for (i = 0; i < PI(20) && i < n; i++)
+			w[i] -= lr * g[i];
+		break;
+	}
+	}
 	return 0;
 }
 
