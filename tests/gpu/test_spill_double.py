@@ -213,11 +213,59 @@ def main():
                                                        s.get("bytes_to_tier"), before, text))
     ok(p.poll() is None, "the spilling pod still serves")
     stop(p, "the spilling pod")
+
+    if GPU_WORK:
+        mlp_on_double()
     san = [l for l in read("spill.err").splitlines() + read("direct.err").splitlines()
            if "Sanitizer" in l or "runtime error" in l]
     ok(not san, "no sanitizer report from the pods (ASan builds): %s" % "; ".join(san[:3]))
     print("1..%d" % len(results))
     return 0 if all(results) else 1
+
+
+def mlp_on_double():
+    """gpu_e2e.sh's 4x case, on the double: the MLP of tests/gpu/e2e (8
+    hidden layers, the double computing its kernels on the CPU) through a
+    pod without spill and through a spilling pod with a quota of a quarter
+    of its footprint (64 KiB chunks, so that a small network has enough of
+    them): the same checksum."""
+    deep = ["mlp", "5", "32", "256", "8"]
+    stats = os.path.join(tmp, "mlp.stats")
+    p, addr = start_pod("mlp-direct", ["--quiet"], stats)
+    r = subprocess.run([GPU_WORK, PTX] + deep, capture_output=True, text=True, timeout=60,
+                       env=client_env(addr))
+    stop(p, "the pod without spill (MLP)")
+    out = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
+    foot = int(out.get("footprint_bytes", "0"))
+    ok(r.returncode == 0 and foot > 0, "gpu_work mlp (8 hidden layers) through a pod on the "
+       "double: %s" % (r.stdout.replace("\n", " ") + r.stderr))
+    os.environ["FAKECUDA_GRANULARITY"] = "65536"
+    try:
+        p, addr = start_pod("mlp-spill", ["--gpu-spill", "--gpu-spill-host", "1M",
+                                          "--gpu-spill-tier", "disk:" + os.path.join(tmp, "disk"),
+                                          "--gpu-quota", str(foot // 4)], stats)
+    finally:
+        del os.environ["FAKECUDA_GRANULARITY"]
+    r4 = subprocess.run([GPU_WORK, PTX] + deep, capture_output=True, text=True, timeout=60,
+                        env=client_env(addr))
+    out4 = dict(l.split("=", 1) for l in r4.stdout.splitlines() if "=" in l)
+    # A 3-layer MLP whose middle layer alone (W1 + dW1, 2 MiB) is more than
+    # the quota: its launch is refused, cleanly.
+    r3 = subprocess.run([GPU_WORK, PTX, "mlp", "2", "32", "512"], capture_output=True,
+                        text=True, timeout=60, env=client_env(addr))
+    stop(p, "the spilling pod (MLP)")
+    st = spill_stats("mlp-spill.err")
+    s = st[0] if st else {}
+    ok(r4.returncode == 0 and out4.get("checksum") == out.get("checksum") and
+       s.get("evictions", 0) > 0 and s.get("bytes_to_tier", 0) > 0,
+       "the same MLP at 4x oversubscription (quota %d of %d bytes) through the spilling pod: "
+       "checksum %s equal to the pod without spill (%s); %s evictions, %s refills, %s "
+       "prefetches%s" % (foot // 4, foot, out4.get("checksum"), out.get("checksum"),
+                         s.get("evictions"), s.get("refills"), s.get("prefetches"),
+                         "" if r4.returncode == 0 else ": " + r4.stderr))
+    ok(r3.returncode == 1 and "CUDA_ERROR_OUT_OF_MEMORY" in r3.stderr,
+       "a kernel whose buffers together exceed the quota: CUDA_ERROR_OUT_OF_MEMORY (%s)"
+       % r3.stderr.strip())
 
 
 def cleanup():
