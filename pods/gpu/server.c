@@ -264,8 +264,9 @@ static bool in_allocation(struct client *c, CUdeviceptr p, uint64_t n)
 	return false;
 }
 
-/* Does the memory backend carry out this copy or fill itself? */
-#define BACKEND_DOES(c, op) ((c)->srv->mem->op != NULL)
+/* Does the memory backend carry out this copy or fill itself? (Without a
+ * current context the driver's own call answers, as the driver would.) */
+#define BACKEND_DOES(c, op) ((c)->cur && (c)->srv->mem->op != NULL)
 
 static CUresult touch(struct client *c, CUdeviceptr p, uint64_t n)
 {
@@ -863,8 +864,9 @@ static CUresult execute(struct exec *e, const struct gpu_call *k)
 			}
 			return c->srv->mem->copy(&c->mem, a[0].u, a[1].u, a[2].u);
 		}
-		/* At most one side is the backend's (the other a module global):
-		 * making it resident cannot evict the other. */
+		/* With a backend that copies itself, at most one side is its memory
+		 * here (the other a module global): making that side resident
+		 * cannot evict the other. */
 		r = touch(c, a[0].u, a[2].u);
 		if (!r)
 			r = touch(c, a[1].u, a[2].u);
