@@ -10,6 +10,11 @@
 #include "common.h"
 #include "conf.h"
 #include "server.h"
+#ifdef PVM_GPU_SPILL
+#include "gpu_mem_spill.h"
+#endif
+
+#define MAX_SPILL_TIERS 8
 
 static struct gpu_server *cli_server;
 
@@ -34,6 +39,27 @@ static void usage(FILE *f)
 		"  --gpu-quota SIZE       device memory each client may allocate (512M, 8G);\n"
 		"                         beyond it cuMemAlloc fails with CUDA_ERROR_OUT_OF_MEMORY\n"
 		"                         and cuMemGetInfo/cuDeviceTotalMem report the quota\n"
+#ifdef PVM_GPU_SPILL
+		"  --gpu-spill            let each client allocate beyond its quota: allocations\n"
+		"                         are backed in 2 MiB chunks through the driver's virtual\n"
+		"                         memory API, at most --gpu-quota of them on the GPU;\n"
+		"                         cold chunks move to host DRAM and on to the tiers,\n"
+		"                         and come back before a kernel launch (or memcpy)\n"
+		"                         needs them. Device pointers never change. Eviction\n"
+		"                         learns the program's launch sequence (training\n"
+		"                         loops repeat). Needs --gpu-quota; see docs/gpu-spill.md\n"
+		"  --gpu-spill-limit SIZE what each client may allocate in all (default 8 x\n"
+		"                         --gpu-quota); cuMemGetInfo reports it as the total\n"
+		"  --gpu-spill-host SIZE  host DRAM per client for evicted chunks before they go\n"
+		"                         on to the tiers (default 0 with tiers: straight to\n"
+		"                         them; without tiers host DRAM is not bounded)\n"
+		"  --gpu-spill-tier SPEC  where evicted chunks go beyond host DRAM, in the\n"
+		"                         order given (repeat for several, at most 8); the\n"
+		"                         specs of poolvm run's --tier: dram:SIZE,\n"
+		"                         disk:DIRECTORY (each client gets an unnamed file in\n"
+		"                         it), remote:... (memory pods). Opened once at start\n"
+		"                         to check them, then per client\n"
+#endif
 		"  --max-clients N        clients at once (64)\n"
 		"  --pod-id ID            name announced to clients (default: host name)\n"
 		"  --cuda-driver PATH     the driver library to load (libcuda.so.1)\n"
@@ -67,6 +93,7 @@ static void on_signal(int sig)
 enum {
 	OPT_GPU = 256, OPT_LISTEN, OPT_SECRET, OPT_QUOTA, OPT_MAX_CLIENTS,
 	OPT_POD_ID, OPT_DRIVER, OPT_CONFIG, OPT_QUIET,
+	OPT_SPILL, OPT_SPILL_LIMIT, OPT_SPILL_HOST, OPT_SPILL_TIER,
 };
 
 static const struct option options[] = {
@@ -79,6 +106,12 @@ static const struct option options[] = {
 	{ "cuda-driver", required_argument, NULL, OPT_DRIVER },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
+#ifdef PVM_GPU_SPILL
+	{ "gpu-spill", no_argument, NULL, OPT_SPILL },
+	{ "gpu-spill-limit", required_argument, NULL, OPT_SPILL_LIMIT },
+	{ "gpu-spill-host", required_argument, NULL, OPT_SPILL_HOST },
+	{ "gpu-spill-tier", required_argument, NULL, OPT_SPILL_TIER },
+#endif
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -97,8 +130,15 @@ static int parse_count(const char *opt, const char *text, unsigned long max,
 	return 0;
 }
 
+struct spill_opts {
+	bool on, other;                 /* --gpu-spill; any --gpu-spill-* */
+	uint64_t limit, host;
+	const char *tiers[MAX_SPILL_TIERS + 1];
+	unsigned int ntiers;
+};
+
 static int parse(int argc, char **argv, struct gpu_server_config *cfg, bool *help,
-		 struct pvm_conf *conf)
+		 struct pvm_conf *conf, struct spill_opts *sp)
 {
 	bool have_gpu = false;
 	unsigned long v;
@@ -156,10 +196,37 @@ static int parse(int argc, char **argv, struct gpu_server_config *cfg, bool *hel
 		case OPT_DRIVER:
 			cfg->driver = optarg;
 			break;
-		/* Spill (issue 6 part 3) plugs in here: an option such as
-		 * --gpu-spill setting cfg->mem = &gpu_spill_ops (pods/gpu/spill.h);
-		 * tests/gpu/e2e/gpu_e2e.sh and bench/gpu_bench.py look for
+		/* tests/gpu/e2e/gpu_e2e.sh and bench/gpu_bench.py look for
 		 * "--gpu-spill" in --help to run the oversubscription cases. */
+		case OPT_SPILL:
+			sp->on = true;
+			break;
+		case OPT_SPILL_LIMIT:
+		case OPT_SPILL_HOST: {
+			uint64_t *v64 = opt == OPT_SPILL_LIMIT ? &sp->limit : &sp->host;
+
+			if (pvm_parse_size(optarg, v64) || (opt == OPT_SPILL_LIMIT && !*v64)) {
+				pvm_err("pod: %s '%s' is not a size (e.g. 512M, 8G)",
+					opt == OPT_SPILL_LIMIT ? "--gpu-spill-limit" :
+					"--gpu-spill-host", optarg);
+				return -EINVAL;
+			}
+			sp->other = true;
+			break;
+		}
+		case OPT_SPILL_TIER:
+			if (sp->ntiers == MAX_SPILL_TIERS) {
+				pvm_err("pod: at most %d --gpu-spill-tier options", MAX_SPILL_TIERS);
+				return -EINVAL;
+			}
+			if (!strchr(optarg, ':')) {
+				pvm_err("pod: --gpu-spill-tier '%s' is not a tier spec (KIND:ARGS, "
+					"e.g. disk:/var/tmp, dram:4G)", optarg);
+				return -EINVAL;
+			}
+			sp->tiers[sp->ntiers++] = optarg;
+			sp->other = true;
+			break;
 		case OPT_QUIET:
 			pvm_set_quiet(true);
 			break;
@@ -186,6 +253,20 @@ static int parse(int argc, char **argv, struct gpu_server_config *cfg, bool *hel
 		pvm_err("pod: --gpu, --listen and --secret-file are required (see --help)");
 		return -EINVAL;
 	}
+	if (sp->other && !sp->on) {
+		pvm_err("pod: --gpu-spill-limit, --gpu-spill-host and --gpu-spill-tier need "
+			"--gpu-spill");
+		return -EINVAL;
+	}
+	if (sp->on && !cfg->quota) {
+		pvm_err("pod: --gpu-spill needs --gpu-quota (the device memory each client "
+			"may have on the GPU; beyond it, its memory spills)");
+		return -EINVAL;
+	}
+	if (sp->on && sp->limit && sp->limit < cfg->quota) {
+		pvm_err("pod: --gpu-spill-limit must be at least --gpu-quota");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -194,12 +275,13 @@ int gpu_pod_main(int argc, char **argv)
 	struct gpu_server_config cfg = { .devices = -1 };
 	struct sigaction sa = { 0 }, old_term, old_int, old_pipe;
 	struct pvm_conf conf = { 0 };
+	struct spill_opts sp = { 0 };
 	struct gpu_server *s;
 	const char *why;
 	bool help = false;
 	int n, ret;
 
-	if (parse(argc, argv, &cfg, &help, &conf)) {
+	if (parse(argc, argv, &cfg, &help, &conf, &sp)) {
 		pvm_conf_free(&conf);
 		return 2;
 	}
@@ -208,6 +290,22 @@ int gpu_pod_main(int argc, char **argv)
 		pvm_conf_free(&conf);
 		return 0;
 	}
+#ifdef PVM_GPU_SPILL
+	struct gpu_spill_options spill = { 0 };
+
+	if (sp.on) {
+		if (gpu_spill_check_tiers(sp.tiers)) {
+			pvm_conf_free(&conf);
+			return 2;
+		}
+		spill.limit = sp.limit;
+		spill.host_bytes = sp.host;
+		spill.tiers = sp.ntiers ? sp.tiers : NULL;
+		spill.prefetch_depth = 2;
+		cfg.mem = &gpu_spill_ops;
+		cfg.mem_config = &spill;
+	}
+#endif
 	if (gpu_server_create(&cfg, &s)) {
 		pvm_conf_free(&conf);
 		return 1;

@@ -252,6 +252,22 @@ static bool in_regions(struct client *c, CUdeviceptr p, uint64_t n)
 	return false;
 }
 
+/* Is [p, p + n) inside one of the client's cuMemAlloc allocations? */
+static bool in_allocation(struct client *c, CUdeviceptr p, uint64_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->nr; i++)
+		if (c->r[i].owned && p >= c->r[i].ptr && p - c->r[i].ptr <= c->r[i].size &&
+		    n <= c->r[i].size - (p - c->r[i].ptr))
+			return true;
+	return false;
+}
+
+/* Does the memory backend carry out this copy or fill itself? (Without a
+ * current context the driver's own call answers, as the driver would.) */
+#define BACKEND_DOES(c, op) ((c)->cur && (c)->srv->mem->op != NULL)
+
 static CUresult touch(struct client *c, CUdeviceptr p, uint64_t n)
 {
 	if (!in_regions(c, p, n))
@@ -446,7 +462,7 @@ static CUresult launch(struct client *c, const struct gpu_call *k)
 			if (in_regions(c, v, 0))
 				ptrs[n++] = v;
 		}
-		r = c->srv->mem->prepare_launch(&c->mem, ptrs, n);
+		r = c->srv->mem->prepare_launch(&c->mem, (uint64_t)(uintptr_t)f->ptr, ptrs, n);
 		if (r)
 			return r;
 	}
@@ -752,6 +768,14 @@ static CUresult execute(struct exec *e, const struct gpu_call *k)
 	case GPU_CALL_MEM_GET_INFO: {
 		size_t fr = 0, tot = 0;
 
+		if (c->cur && c->srv->mem->mem_info) {
+			uint64_t f64 = 0, t64 = 0;
+
+			r = c->srv->mem->mem_info(&c->mem, &f64, &t64);
+			OUT_U(f64);
+			OUT_U(t64);
+			return r;
+		}
 		r = c->cur ? drv.MemGetInfo(&fr, &tot) : CUDA_ERROR_INVALID_CONTEXT;
 		if (r == CUDA_SUCCESS && c->mem.quota) {
 			uint64_t left = c->mem.quota > c->mem.used ? c->mem.quota - c->mem.used : 0;
@@ -769,6 +793,16 @@ static CUresult execute(struct exec *e, const struct gpu_call *k)
 	case GPU_CALL_MEMCPY_HTOD_ASYNC: {
 		CUstream s = NULL;
 
+		if (BACKEND_DOES(c, write) && in_allocation(c, a[0].u, a[1].len)) {
+			if (k->id == GPU_CALL_MEMCPY_HTOD_ASYNC) {
+				r = stream_of(c, a[2].u, &s);
+				if (!r)
+					r = drv.StreamSynchronize(s);
+				if (r)
+					return r;
+			}
+			return c->srv->mem->write(&c->mem, a[0].u, a[1].p, a[1].len);
+		}
 		r = touch(c, a[0].u, a[1].len);
 		if (!r && k->id == GPU_CALL_MEMCPY_HTOD_ASYNC)
 			r = stream_of(c, a[2].u, &s);
@@ -787,7 +821,10 @@ static CUresult execute(struct exec *e, const struct gpu_call *k)
 		e->nout = 1;
 		if (a[1].u > GPU_PROTO_COPY_CHUNK)
 			return CUDA_ERROR_INVALID_VALUE;
-		r = touch(c, a[0].u, a[1].u);
+		if (BACKEND_DOES(c, read) && in_allocation(c, a[0].u, a[1].u))
+			r = CUDA_SUCCESS;       /* the backend reads it where it is */
+		else
+			r = touch(c, a[0].u, a[1].u);
 		if (r)
 			return r;
 		if (k->id == GPU_CALL_MEMCPY_DTOH_ASYNC) {
@@ -802,7 +839,10 @@ static CUresult execute(struct exec *e, const struct gpu_call *k)
 		p = outbuf(e, (size_t)a[1].u);
 		if (!p)
 			return CUDA_ERROR_OUT_OF_MEMORY;
-		r = drv.MemcpyDtoH(p, a[0].u, (size_t)a[1].u);
+		if (BACKEND_DOES(c, read) && in_allocation(c, a[0].u, a[1].u))
+			r = c->srv->mem->read(&c->mem, p, a[0].u, a[1].u);
+		else
+			r = drv.MemcpyDtoH(p, a[0].u, (size_t)a[1].u);
 		if (r == CUDA_SUCCESS) {
 			e->out[0].p = p;
 			e->out[0].len = (uint32_t)a[1].u;
@@ -813,6 +853,20 @@ static CUresult execute(struct exec *e, const struct gpu_call *k)
 	case GPU_CALL_MEMCPY_DTOD_ASYNC: {
 		CUstream s = NULL;
 
+		if (BACKEND_DOES(c, copy) && in_allocation(c, a[0].u, a[2].u) &&
+		    in_allocation(c, a[1].u, a[2].u)) {
+			if (k->id == GPU_CALL_MEMCPY_DTOD_ASYNC) {
+				r = stream_of(c, a[3].u, &s);
+				if (!r)
+					r = drv.StreamSynchronize(s);
+				if (r)
+					return r;
+			}
+			return c->srv->mem->copy(&c->mem, a[0].u, a[1].u, a[2].u);
+		}
+		/* With a backend that copies itself, at most one side is its memory
+		 * here (the other a module global): making that side resident
+		 * cannot evict the other. */
 		r = touch(c, a[0].u, a[2].u);
 		if (!r)
 			r = touch(c, a[1].u, a[2].u);
@@ -833,6 +887,17 @@ static CUresult execute(struct exec *e, const struct gpu_call *k)
 
 		if (d32 && a[2].u > UINT64_MAX / 4)
 			return CUDA_ERROR_INVALID_VALUE;
+		if (BACKEND_DOES(c, memset) && in_allocation(c, a[0].u, d32 ? a[2].u * 4 : a[2].u)) {
+			if (async) {
+				r = stream_of(c, a[3].u, &s);
+				if (!r)
+					r = drv.StreamSynchronize(s);
+				if (r)
+					return r;
+			}
+			return c->srv->mem->memset(&c->mem, a[0].u, (uint32_t)a[1].u, d32 ? 4 : 1,
+						   a[2].u);
+		}
 		r = touch(c, a[0].u, d32 ? a[2].u * 4 : a[2].u);
 		if (!r && async)
 			r = stream_of(c, a[3].u, &s);
@@ -1004,13 +1069,27 @@ static void client_cleanup(struct client *c)
 {
 	uint32_t i;
 
-	if (drv_status == CUDA_SUCCESS) {
-		for (i = 0; i < c->nh; i++)
-			if (c->h[i].kind == H_CTX)
-				destroy_context(c, i);
-		drv.CtxSetCurrent(NULL);
+	if (drv_status != CUDA_SUCCESS) {
+		c->srv->mem->close(&c->mem);
+		return;
 	}
+	/* The allocations, each with its context current; then the backend,
+	 * with a context of the client current (a spilling backend gives its
+	 * address range back through the driver); then the contexts. */
+	for (i = 0; i < c->nr; i++)
+		if (c->r[i].owned && set_current(c, c->r[i].ctx + 1) == CUDA_SUCCESS)
+			c->srv->mem->free(&c->mem, c->r[i].ptr, c->r[i].size);
+	c->nr = 0;
+	for (i = 0; i < c->nh; i++)
+		if (c->h[i].kind == H_CTX) {
+			set_current(c, i + 1);
+			break;
+		}
 	c->srv->mem->close(&c->mem);
+	for (i = 0; i < c->nh; i++)
+		if (c->h[i].kind == H_CTX)
+			destroy_context(c, i);
+	drv.CtxSetCurrent(NULL);
 }
 
 static void *client_thread(void *arg)
@@ -1029,6 +1108,7 @@ static void *client_thread(void *arg)
 	}
 	c->mem.client_id = c->id;
 	c->mem.quota = s->cfg.quota;
+	c->mem.config = s->cfg.mem_config;
 	if (s->mem->open(&c->mem) != CUDA_SUCCESS) {
 		pvm_err("gpu pod: memory backend %s refused client '%s'", s->mem->name, c->id);
 		goto out;

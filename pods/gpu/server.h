@@ -30,6 +30,7 @@ struct gpu_server_config {
 	unsigned int max_clients;       /* 0: 64 */
 	const char *driver;             /* NULL: "libcuda.so.1" */
 	const struct gpu_mem_ops *mem;  /* NULL: gpu_mem_direct_ops */
+	const void *mem_config;         /* the backend's options (gpu_mem_client.config) */
 };
 
 /**

@@ -22,6 +22,16 @@
  *                          connection, each its own stream and buffers
  *   cuda_client badpod     the "pod" answers garbage after the handshake:
  *                          CUDA_ERROR_DEVICE_UNAVAILABLE, no crash
+ *   cuda_client spill QUOTA [hold]
+ *                          against the test double: 16 buffers of 2 MiB and
+ *                          one of 3 MiB + 1000 bytes, 4.4 x QUOTA in all
+ *                          (QUOTA 8 MiB), then 8 rounds of "vecadd" launches
+ *                          over them, HtoD/DtoH/DtoD copies (sync and async)
+ *                          and D8/D32 memsets, every byte checked against a
+ *                          copy kept here. Exit 3 (and "OUT_OF_MEMORY") when
+ *                          an allocation is refused: a pod without
+ *                          --gpu-spill. "hold": print READY after the first
+ *                          round and wait to be killed
  * Exit 0 when every check held, 1 otherwise (each failure printed).
  */
 #ifdef HAVE_CUDA_H
@@ -262,6 +272,178 @@ static void fake_checks(size_t quota)
 	if (active != 0) { printf("FAIL: primary active after release\n"); failures++; }
 }
 
+/* ---- spill: a footprint larger than the quota ---- */
+
+#define SP_BUFS 16
+#define SP_N    (512 * 1024)            /* floats per buffer: 2 MiB */
+#define SP_ODD  (3 * 1024 * 1024 + 1000)
+
+static uint32_t sp_rand_state = 12345;
+
+static uint32_t sp_rand(void)
+{
+	sp_rand_state = sp_rand_state * 1103515245u + 12345u;
+	return sp_rand_state >> 8;
+}
+
+/* Compare device bytes with the copy kept here. */
+static long sp_check(CUdeviceptr d, const void *want, size_t n, void *scratch)
+{
+	long bad = 0;
+	size_t i;
+
+	EXPECT(cuMemcpyDtoH(scratch, d, n), CUDA_SUCCESS);
+	if (!memcmp(scratch, want, n))
+		return 0;
+	for (i = 0; i < n; i++)
+		bad += ((const uint8_t *)scratch)[i] != ((const uint8_t *)want)[i];
+	return bad;
+}
+
+static int spill_checks(size_t quota, int hold)
+{
+	static float host[SP_BUFS][SP_N];
+	static uint8_t odd[SP_ODD], scratch[SP_ODD];
+	uint8_t gshadow[64];
+	CUdeviceptr buf[SP_BUFS], dodd = 0, g = 0;
+	size_t gsize = 0;
+	CUcontext ctx;
+	CUmodule mod;
+	CUfunction vecadd;
+	CUstream st;
+	size_t fr = 0, tot = 0, foot = SP_BUFS * sizeof(host[0]) + SP_ODD;
+	long bad = 0, checks = 0;
+	int i, j, round, n = SP_N;
+	CUresult r;
+
+	EXPECT(cuInit(0), CUDA_SUCCESS);
+	EXPECT(cuDevicePrimaryCtxRetain(&ctx, 0), CUDA_SUCCESS);
+	EXPECT(cuCtxSetCurrent(ctx), CUDA_SUCCESS);
+	EXPECT(cuModuleLoadData(&mod, "//fake\n"), CUDA_SUCCESS);
+	EXPECT(cuModuleGetFunction(&vecadd, mod, "vecadd"), CUDA_SUCCESS);
+	EXPECT(cuModuleGetGlobal(&g, &gsize, mod, "gvar"), CUDA_SUCCESS);
+	EXPECT(cuStreamCreate(&st, 0), CUDA_SUCCESS);
+	for (i = 0; i < SP_BUFS; i++) {
+		r = cuMemAlloc(&buf[i], sizeof(host[i]));
+		if (r == CUDA_ERROR_OUT_OF_MEMORY) {
+			printf("allocation %d of %d bytes: CUDA_ERROR_OUT_OF_MEMORY (footprint %zu, "
+			       "quota %zu)\n", i, (int)sizeof(host[i]), foot, quota);
+			return 3;
+		}
+		EXPECT(r, CUDA_SUCCESS);
+	}
+	EXPECT(cuMemAlloc(&dodd, SP_ODD), CUDA_SUCCESS);
+	printf("footprint_bytes=%zu quota_bytes=%zu\n", foot, quota);
+	EXPECT(cuMemGetInfo(&fr, &tot), CUDA_SUCCESS);
+	if (tot < foot || fr != tot - foot) {
+		printf("FAIL: cuMemGetInfo %zu free of %zu with %zu allocated\n", fr, tot, foot);
+		failures++;
+	}
+	/* Small integers: sums stay exact, and the double's kernel computes
+	 * them as this program does. */
+	for (i = 0; i < SP_BUFS; i++) {
+		for (j = 0; j < SP_N; j++)
+			host[i][j] = (float)((i * 7 + j) % 1000);
+		EXPECT(cuMemcpyHtoD(buf[i], host[i], sizeof(host[i])), CUDA_SUCCESS);
+	}
+	for (j = 0; j < SP_ODD; j++)
+		odd[j] = (uint8_t)(j * 31 + 7);
+	EXPECT(cuMemcpyHtoD(dodd, odd, SP_ODD), CUDA_SUCCESS);
+
+	for (round = 0; round < 8; round++) {
+		for (i = 0; i < SP_BUFS; i++) {
+			int a = i, b = (i + 1) % SP_BUFS, c = (i + 5) % SP_BUFS;
+			void *params[] = { &buf[a], &buf[b], &buf[c], &n };
+			uint32_t op = sp_rand() % 8;
+
+			EXPECT(cuLaunchKernel(vecadd, SP_N / 256, 1, 1, 256, 1, 1, 0,
+					      (i & 1) ? st : NULL, params, NULL), CUDA_SUCCESS);
+			for (j = 0; j < SP_N; j++)
+				host[c][j] = host[a][j] + host[b][j];
+			if (op == 0) {          /* a D32 memset over part of a buffer */
+				int d = (int)(sp_rand() % SP_BUFS), off = (int)(sp_rand() % (SP_N / 2));
+				float v = (float)(sp_rand() % 100);
+				uint32_t bits;
+
+				memcpy(&bits, &v, 4);
+				EXPECT(cuMemsetD32Async(buf[d] + 4 * (size_t)off, bits, SP_N / 4, st),
+				       CUDA_SUCCESS);
+				for (j = off; j < off + SP_N / 4; j++)
+					host[d][j] = v;
+			} else if (op == 1) {   /* a device-to-device copy */
+				int d = (int)(sp_rand() % SP_BUFS), src = (int)(sp_rand() % SP_BUFS);
+
+				if (d != src) {
+					EXPECT(cuMemcpyDtoD(buf[d], buf[src], sizeof(host[d])),
+					       CUDA_SUCCESS);
+					memcpy(host[d], host[src], sizeof(host[d]));
+				}
+			} else if (op == 2) {   /* a partial write, async */
+				int d = (int)(sp_rand() % SP_BUFS), off = (int)(sp_rand() % (SP_N - 4096));
+
+				for (j = off; j < off + 4096; j++)
+					host[d][j] = (float)(j % 77);
+				EXPECT(cuMemcpyHtoDAsync(buf[d] + 4 * (size_t)off, &host[d][off],
+							 4 * 4096, st), CUDA_SUCCESS);
+				EXPECT(cuStreamSynchronize(st), CUDA_SUCCESS);
+			} else if (op == 3) {   /* the odd buffer: memset D8, a DtoD into it */
+				size_t off = sp_rand() % (SP_ODD - 70000), len = 1 + sp_rand() % 65536;
+				unsigned char v = (unsigned char)sp_rand();
+
+				EXPECT(cuMemsetD8(dodd + off, v, len), CUDA_SUCCESS);
+				memset(odd + off, v, len);
+				off = sp_rand() % (SP_ODD - 8192);
+				EXPECT(cuMemcpyDtoD(dodd + off, buf[i] + 4, 8192), CUDA_SUCCESS);
+				memcpy(odd + off, (uint8_t *)host[i] + 4, 8192);
+			} else if (op == 5 && gsize == sizeof(gshadow)) {
+				/* through a module global (not the backend's memory) */
+				int d = (int)(sp_rand() % SP_BUFS), src = (int)(sp_rand() % SP_BUFS);
+
+				EXPECT(cuMemcpyDtoD(g, buf[src] + 256, 64), CUDA_SUCCESS);
+				memcpy(gshadow, (uint8_t *)host[src] + 256, 64);
+				EXPECT(cuMemcpyDtoD(buf[d] + 1024, g, 64), CUDA_SUCCESS);
+				memcpy((uint8_t *)host[d] + 1024, gshadow, 64);
+				checks++;
+			} else if (op == 4) {   /* read one back now */
+				int d = (int)(sp_rand() % SP_BUFS);
+
+				EXPECT(cuMemcpyDtoHAsync(scratch, buf[d], sizeof(host[d]), st),
+				       CUDA_SUCCESS);
+				bad += memcmp(scratch, host[d], sizeof(host[d])) != 0;
+				checks++;
+			}
+		}
+		if (round == 0 && hold) {
+			printf("READY\n");
+			for (;;)
+				pause();
+		}
+		EXPECT(cuCtxSynchronize(), CUDA_SUCCESS);
+	}
+	/* Every byte of every buffer. */
+	for (i = 0; i < SP_BUFS; i++) {
+		long b = sp_check(buf[i], host[i], sizeof(host[i]), scratch);
+
+		if (b)
+			printf("FAIL: buffer %d: %ld bytes differ\n", i, b);
+		bad += b;
+	}
+	bad += sp_check(dodd, odd, SP_ODD, scratch);
+	checks += SP_BUFS + 1;
+	if (bad) {
+		printf("FAIL: %ld wrong (of %ld checks)\n", bad, checks);
+		failures++;
+	}
+	printf("checked=%ld buffers, every byte\n", checks);
+	for (i = 0; i < SP_BUFS; i++)
+		EXPECT(cuMemFree(buf[i]), CUDA_SUCCESS);
+	EXPECT(cuMemFree(dodd), CUDA_SUCCESS);
+	EXPECT(cuStreamDestroy(st), CUDA_SUCCESS);
+	EXPECT(cuModuleUnload(mod), CUDA_SUCCESS);
+	EXPECT(cuDevicePrimaryCtxRelease(0), CUDA_SUCCESS);
+	return 0;
+}
+
 static CUcontext shared_ctx;
 static CUmodule shared_mod;
 
@@ -393,6 +575,12 @@ int main(int argc, char **argv)
 		EXPECT(cuInit(0), CUDA_ERROR_DEVICE_UNAVAILABLE);
 		EXPECT(cuDriverGetVersion(&v), CUDA_ERROR_DEVICE_UNAVAILABLE);
 		EXPECT(cuDeviceGetCount(&n), CUDA_ERROR_NOT_INITIALIZED);
+	} else if (!strcmp(mode, "spill") && argc > 2) {
+		int rc = spill_checks((size_t)strtoull(argv[2], NULL, 0),
+				      argc > 3 && !strcmp(argv[3], "hold"));
+
+		if (rc)
+			return rc;
 	} else if (!strcmp(mode, "hold")) {
 		CUcontext ctx;
 		CUdeviceptr p;

@@ -437,7 +437,7 @@ def main():
                     text = f.read().strip()
             except OSError:
                 pass
-            if text == "contexts=0 allocations=0 bytes=0":
+            if text == "contexts=0 allocations=0 bytes=0 reserved=0":
                 return True, text
             time.sleep(0.05)
         return False, text

@@ -6,7 +6,9 @@
  *
  *   gpu_work PTX vecadd N
  *   gpu_work PTX sgemm N
- *   gpu_work PTX mlp STEPS BATCH HIDDEN    3-layer MLP, SGD, 256 -> H -> H -> 10
+ *   gpu_work PTX mlp STEPS BATCH HIDDEN [LAYERS]
+ *                                          MLP, SGD, 256 -> H (x LAYERS,
+ *                                          default 2, at most 15) -> 10
  *   gpu_work PTX overhead N                N empty launches + sync; N sync calls
  *
  * Prints key=value lines: checksum (FNV-1a 64 of the results' bytes),
@@ -153,18 +155,29 @@ static int run_sgemm(int n)
 	return 0;
 }
 
-static int run_mlp(int steps, int B, int H)
+#define MLP_MAX 16      /* weight layers */
+
+static int run_mlp(int steps, int B, int H, int hidden_layers)
 {
-	const int D = 256, O = 10;
-	int dims[4] = { D, H, H, O };
-	CUdeviceptr W[3], b[3], dW[3], db[3], act[4], g[4], labels, loss;
+	const int D = 256, O = 10, NL = hidden_layers + 1;
+	int dims[MLP_MAX + 1];
+	CUdeviceptr W[MLP_MAX], b[MLP_MAX], dW[MLP_MAX], db[MLP_MAX], act[MLP_MAX + 1];
+	CUdeviceptr g[MLP_MAX + 1], labels, loss;
 	float lr = 0.05f, *hloss = malloc(B * sizeof(float)), first = 0, last = 0;
 	int *hl = malloc(B * sizeof(int)), i, l, s;
 	size_t foot = 0;
 	double t0;
 	uint64_t h = 0xcbf29ce484222325ull;
 
-	for (l = 0; l < 3; l++) {
+	if (hidden_layers < 1 || NL > MLP_MAX) {
+		fprintf(stderr, "gpu_work: mlp takes 1..%d hidden layers\n", MLP_MAX - 1);
+		return 2;
+	}
+	dims[0] = D;
+	for (l = 1; l < NL; l++)
+		dims[l] = H;
+	dims[NL] = O;
+	for (l = 0; l < NL; l++) {
 		size_t nw = (size_t)dims[l] * dims[l + 1];
 
 		W[l] = dalloc_rand(nw, 0.2f);
@@ -174,7 +187,7 @@ static int run_mlp(int steps, int B, int H)
 		foot += 2 * (nw + dims[l + 1]) * 4;
 	}
 	act[0] = dalloc_rand((size_t)B * D, 2.0f);
-	for (l = 1; l < 4; l++) {
+	for (l = 1; l <= NL; l++) {
 		CK(cuMemAlloc(&act[l], (size_t)B * dims[l] * 4));
 		CK(cuMemAlloc(&g[l], (size_t)B * dims[l] * 4));
 		foot += 2 * (size_t)B * dims[l] * 4;
@@ -191,8 +204,8 @@ static int run_mlp(int steps, int B, int H)
 	for (s = 0; s < steps; s++) {
 		float sum = 0;
 
-		for (l = 0; l < 3; l++) {
-			int relu = l < 2, rows = B, cols = dims[l + 1];
+		for (l = 0; l < NL; l++) {
+			int relu = l < NL - 1, rows = B, cols = dims[l + 1];
 			void *a[] = { &act[l + 1], &b[l], &rows, &cols, &relu };
 
 			gemm(B, dims[l + 1], dims[l], act[l], W[l], act[l + 1], 0, 0, 0);
@@ -200,11 +213,11 @@ static int run_mlp(int steps, int B, int H)
 		}
 		{
 			int rows = B, cols = O;
-			void *a[] = { &act[3], &labels, &g[3], &loss, &rows, &cols };
+			void *a[] = { &act[NL], &labels, &g[NL], &loss, &rows, &cols };
 
 			launch1d("softmax_xent", B, a);
 		}
-		for (l = 2; l >= 0; l--) {
+		for (l = NL - 1; l >= 0; l--) {
 			int rows = B, cols = dims[l + 1], nw = dims[l] * dims[l + 1];
 			void *cs[] = { &g[l + 1], &db[l], &rows, &cols };
 			void *u1[] = { &W[l], &dW[l], &lr, &nw };
@@ -237,7 +250,7 @@ static int run_mlp(int steps, int B, int H)
 		printf("time_ms=%.3f\nsteps_per_s=%.2f\n", ms, steps / (ms / 1e3));
 	}
 	printf("loss_first=%.6f\nloss_last=%.6f\n", first, last);
-	for (l = 0; l < 3; l++) {
+	for (l = 0; l < NL; l++) {
 		h = dhash(h, W[l], (size_t)dims[l] * dims[l + 1] * 4);
 		h = dhash(h, b[l], (size_t)dims[l + 1] * 4);
 	}
@@ -302,7 +315,8 @@ int main(int argc, char **argv)
 	else if (!strcmp(argv[2], "sgemm"))
 		ret = run_sgemm(atoi(argv[3]));
 	else if (!strcmp(argv[2], "mlp") && argc >= 6)
-		ret = run_mlp(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+		ret = run_mlp(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]),
+			      argc >= 7 ? atoi(argv[6]) : 2);
 	else if (!strcmp(argv[2], "overhead"))
 		ret = run_overhead(atoi(argv[3]));
 	else {
