@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -26,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include "podproc.h"
+
 #define CHUNK (64 * 1024)
 #define NBUF 12
 
@@ -34,56 +35,21 @@ static const char *pod_exe;
 static pid_t pod_pid;
 static char pod_addr[64];
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Start the pod; its address from its serving line ("... on ADDR"). */
 static int start_pod(void)
 {
-	char line[512] = "", *at;
-	size_t len = 0;
-	uint64_t deadline = now_ms() + 10000;
-	int out[2];
+	char why[600];
+	char *argv[] = {
+		(char *)pod_exe, (char *)"--memory", (char *)"64M", (char *)"--listen",
+		(char *)"127.0.0.1:0", (char *)"--secret-file", secret, (char *)"--fabric",
+		(char *)"tcp", (char *)"--pod-id", (char *)"gpu-spill-unit", (char *)"--quiet", NULL,
+	};
 
-	if (pipe(out))
-		return -1;
-	pod_pid = fork();
-	if (pod_pid < 0)
-		return -1;
-	if (pod_pid == 0) {
-		dup2(out[1], 1);
-		close(out[0]);
-		close(out[1]);
-		execl(pod_exe, pod_exe, "--memory", "64M", "--listen", "127.0.0.1:0",
-		      "--secret-file", secret, "--fabric", "tcp", "--pod-id", "gpu-spill-unit",
-		      "--quiet", (char *)NULL);
-		_exit(127);
-	}
-	close(out[1]);
-	while (!strchr(line, '\n') && len < sizeof(line) - 1 && now_ms() < deadline) {
-		struct pollfd pfd = { .fd = out[0], .events = POLLIN };
-		ssize_t got;
-
-		if (poll(&pfd, 1, 200) <= 0)
-			continue;
-		got = read(out[0], line + len, sizeof(line) - 1 - len);
-		if (got <= 0)
-			break;
-		len += (size_t)got;
-		line[len] = '\0';
-	}
-	close(out[0]);
-	at = strstr(line, " on ");
-	if (!at) {
-		fprintf(stderr, "pod did not print its serving line: '%s'\n", line);
+	if (test_pod_start(argv, &pod_pid, pod_addr, sizeof(pod_addr), why, sizeof(why))) {
+		fprintf(stderr, "pod: %s\n", why);
+		pod_pid = 0;
 		return -1;
 	}
-	sscanf(at + 4, "%63s", pod_addr);
 	return 0;
 }
 

@@ -32,6 +32,8 @@
 
 #include <cmocka.h>
 
+#include "podproc.h"
+
 #define PAGE        4096u
 #define MAX_PODS    4
 #define FAST        "heartbeat=100,dead=600,timeout=1000,lease=4M"
@@ -113,49 +115,17 @@ static int teardown_suite(void **state)
 /* Start pod @i with @memory; its address from the serving line. */
 static void start_pod(int i, const char *memory)
 {
-	char line[512] = "", *at;
-	int out[2];
-	size_t len = 0;
-	uint64_t deadline = now_ms() + 10000;
-	pid_t pid;
+	char id[32], why[600];
+	char *argv[] = {
+		(char *)pod_exe, (char *)"--memory", (char *)memory, (char *)"--listen",
+		(char *)"127.0.0.1:0", (char *)"--secret-file", secret, (char *)"--fabric",
+		(char *)"tcp", (char *)"--pod-id", id, (char *)"--drain-timeout", (char *)"20",
+		(char *)"--quiet", NULL,
+	};
 
-	assert_int_equal(pipe(out), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		char id[32];
-
-		snprintf(id, sizeof(id), "unit-pod-%d", i);
-		dup2(out[1], 1);
-		close(out[0]);
-		close(out[1]);
-		execl(pod_exe, pod_exe, "--memory", memory, "--listen", "127.0.0.1:0",
-		      "--secret-file", secret, "--fabric", "tcp", "--pod-id", id,
-		      "--drain-timeout", "20", "--quiet", (char *)NULL);
-		_exit(127);
-	}
-	close(out[1]);
-	while (!strchr(line, '\n') && len < sizeof(line) - 1 && now_ms() < deadline) {
-		struct pollfd pfd = { .fd = out[0], .events = POLLIN };
-		ssize_t got;
-
-		if (poll(&pfd, 1, 200) <= 0)
-			continue;
-		got = read(out[0], line + len, sizeof(line) - 1 - len);
-		if (got <= 0)
-			break;
-		len += (size_t)got;
-		line[len] = '\0';
-	}
-	close(out[0]);
-	at = strstr(line, " on ");
-	if (!at) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		fail_msg("pod %d did not print its serving line: '%s'", i, line);
-	}
-	pods[i].pid = pid;
-	sscanf(at + 4, "%63s", pods[i].addr);
+	snprintf(id, sizeof(id), "unit-pod-%d", i);
+	if (test_pod_start(argv, &pods[i].pid, pods[i].addr, sizeof(pods[i].addr), why, sizeof(why)))
+		fail_msg("pod %d: %s", i, why);
 }
 
 static void kill_pod(int i, int sig)

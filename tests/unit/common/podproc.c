@@ -1,0 +1,78 @@
+/* tests/unit/common/podproc.c — start a real pod for a unit test. */
+#include "podproc.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int test_pod_start(char *const argv[], pid_t *pid, char *addr, size_t addrlen,
+		   char *why, size_t whylen)
+{
+	char line[512] = "", fmt[32], *at;
+	uint64_t deadline = now_ms() + 10000;
+	size_t len = 0;
+	int out[2];
+	pid_t p;
+
+	if (pipe(out)) {
+		snprintf(why, whylen, "pipe failed");
+		return -1;
+	}
+	p = fork();
+	if (p < 0) {
+		close(out[0]);
+		close(out[1]);
+		snprintf(why, whylen, "fork failed");
+		return -1;
+	}
+	if (p == 0) {
+		dup2(out[1], 1);
+		close(out[0]);
+		close(out[1]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(out[1]);
+	while (!strchr(line, '\n') && len < sizeof(line) - 1 && now_ms() < deadline) {
+		struct pollfd pfd = { .fd = out[0], .events = POLLIN };
+		ssize_t got;
+
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
+		got = read(out[0], line + len, sizeof(line) - 1 - len);
+		if (got <= 0)
+			break;
+		len += (size_t)got;
+		line[len] = '\0';
+	}
+	close(out[0]);
+	at = strstr(line, " on ");
+	if (!at || addrlen < 2) {
+		kill(p, SIGKILL);
+		waitpid(p, NULL, 0);
+		snprintf(why, whylen, "no serving line: '%s'", line);
+		return -1;
+	}
+	snprintf(fmt, sizeof(fmt), "%%%zus", addrlen - 1);
+	if (sscanf(at + 4, fmt, addr) != 1) {
+		kill(p, SIGKILL);
+		waitpid(p, NULL, 0);
+		snprintf(why, whylen, "no address in: '%s'", line);
+		return -1;
+	}
+	*pid = p;
+	return 0;
+}

@@ -1,0 +1,19 @@
+/* tests/unit/common/podproc.h — unit tests that need a real memory pod
+ * start one here: fork and exec it, read its address from its serving
+ * line ("poolvm pod: serving ... on ADDR (tcp)"). */
+#ifndef POOLVM_TESTS_PODPROC_H
+#define POOLVM_TESTS_PODPROC_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/**
+ * test_pod_start() - run @argv (argv[0] the pod executable, NULL-ended)
+ * with its stdout on a pipe; wait up to 10 s for the serving line.
+ * Return: 0 with *@pid and @addr; -1 with what it printed in @why (the
+ * child is killed and reaped).
+ */
+int test_pod_start(char *const argv[], pid_t *pid, char *addr, size_t addrlen,
+		   char *why, size_t whylen);
+
+#endif
