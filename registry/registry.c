@@ -59,11 +59,9 @@ int registry_name_check(const char *text, size_t max, char *why, size_t whylen)
 	return 0;
 }
 
-char *registry_pod_value(const struct registry_pod *p)
+struct json_object *registry_pod_json(const struct registry_pod *p)
 {
 	struct json_object *o = json_object_new_object();
-	const char *s;
-	char *out;
 
 	if (!o)
 		return NULL;
@@ -75,6 +73,17 @@ char *registry_pod_value(const struct registry_pod *p)
 	json_object_object_add(o, "started", json_object_new_int64(p->started));
 	json_object_object_add(o, "version", json_object_new_string(p->version));
 	json_object_object_add(o, "draining", json_object_new_boolean(p->draining));
+	return o;
+}
+
+char *registry_pod_value(const struct registry_pod *p)
+{
+	struct json_object *o = registry_pod_json(p);
+	const char *s;
+	char *out;
+
+	if (!o)
+		return NULL;
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	out = s ? strdup(s) : NULL;
 	json_object_put(o);

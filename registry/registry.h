@@ -82,6 +82,11 @@ int registry_prefix_check(const char *prefix, char *why, size_t whylen);
  * 1..@max printable characters, no '/', no space. 0 or -EINVAL. */
 int registry_name_check(const char *text, size_t max, char *why, size_t whylen);
 
+struct json_object;
+/** registry_pod_json() - what a pod announces about @p, as a JSON object
+ * (the caller puts it), or NULL. */
+struct json_object *registry_pod_json(const struct registry_pod *p);
+
 /** registry_pod_value() - the JSON announced for @p (malloc'd), or NULL. */
 char *registry_pod_value(const struct registry_pod *p);
 

@@ -64,17 +64,12 @@ static int ls(struct etcd_client *c, const char *prefix, bool json)
 		json_object_object_add(o, "revision", json_object_new_int64(v.revision));
 		for (size_t i = 0; i < v.npods; i++) {
 			const struct registry_pod *p = &v.pods[i];
-			struct json_object *e = json_object_new_object();
+			struct json_object *e = registry_pod_json(p);
 
-			json_object_object_add(e, "address", json_object_new_string(p->addr));
-			json_object_object_add(e, "fabric", json_object_new_string(p->fabric));
-			json_object_object_add(e, "pod_id", json_object_new_string(p->pod_id));
-			json_object_object_add(e, "version", json_object_new_string(p->version));
-			json_object_object_add(e, "total", json_object_new_uint64(p->total));
-			json_object_object_add(e, "free", json_object_new_uint64(p->free));
+			if (!e)
+				continue;
+			/* What the ledger says besides what the pod announces. */
 			json_object_object_add(e, "reserved", json_object_new_uint64(p->reserved));
-			json_object_object_add(e, "started", json_object_new_int64(p->started));
-			json_object_object_add(e, "draining", json_object_new_boolean(p->draining));
 			json_object_array_add(pods, e);
 		}
 		for (size_t i = 0; i < v.nres; i++) {

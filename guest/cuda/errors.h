@@ -106,32 +106,33 @@ static const struct { int code; const char *name, *text; } errors[] = {
 	{ 999, "CUDA_ERROR_UNKNOWN", "unknown" },
 };
 
+/* The index of @error in errors[], or -1 when it is not a driver API code. */
+static long error_index(CUresult error)
+{
+	for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
+		if (errors[i].code == error)
+			return (long)i;
+	return -1;
+}
+
 EXPORT CUresult cuGetErrorName(CUresult error, const char **str)
 {
-	size_t i;
+	long i;
 
 	if (!str)
 		return CUDA_ERROR_INVALID_VALUE;
-	for (i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
-		if (errors[i].code == error) {
-			*str = errors[i].name;
-			return CUDA_SUCCESS;
-		}
-	*str = NULL;
-	return CUDA_ERROR_INVALID_VALUE;
+	i = error_index(error);
+	*str = i < 0 ? NULL : errors[i].name;
+	return i < 0 ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
 }
 
 EXPORT CUresult cuGetErrorString(CUresult error, const char **str)
 {
-	size_t i;
+	long i;
 
 	if (!str)
 		return CUDA_ERROR_INVALID_VALUE;
-	for (i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
-		if (errors[i].code == error) {
-			*str = errors[i].text;
-			return CUDA_SUCCESS;
-		}
-	*str = NULL;
-	return CUDA_ERROR_INVALID_VALUE;
+	i = error_index(error);
+	*str = i < 0 ? NULL : errors[i].text;
+	return i < 0 ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
 }
