@@ -185,7 +185,7 @@ int pvm_conf_load(int argc, char **argv, const char *section,
 	if (!ld.f) {
 		rc = -errno;
 		pvm_err("--config %s: %s", path, strerror(errno));
-		return rc == -ENOENT ? -ENOENT : rc;
+		return rc;
 	}
 	if (push(&ld, argv[0], 0) < 0) {
 		rc = -ENOMEM;
