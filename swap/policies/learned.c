@@ -20,6 +20,10 @@
  *    LEARNED_PRIOR_EVENTS per cache page at most, added to its own counts
  *    until it has counted as many hits itself; from then on its own counts
  *    alone decide.
+ *  - Where a page lives matters too: each 2 MiB region of guest memory
+ *    (hashed into LEARNED_REGIONS buckets) counts its own hits and
+ *    evictions; its hit rate over the global one, smoothed towards 1 by
+ *    LEARNED_REGION_PRIOR pseudo-events, multiplies the page's density.
  *  - Eviction: LEARNED_OLDEST pages from the LRU end and LEARNED_RANDOM
  *    drawn at random; the one with the lowest density goes, the older
  *    among equals. Where nothing is known yet every density is equal and
@@ -55,6 +59,15 @@ extern const struct swap_policy_ops swap_policy_learned_ops;
 #define LEARNED_PRIOR_EVENTS 0.25    /* prior hits per cache page it stands for */
 #define LEARNED_SEED        0x6c6561726e656421ULL
 #define LP_NIL              UINT32_MAX
+#ifndef LEARNED_REGION_SHIFT
+#define LEARNED_REGION_SHIFT 9       /* 2 MiB regions of 4 KiB pages */
+#endif
+#ifndef LEARNED_REGIONS
+#define LEARNED_REGIONS     4096     /* hashed buckets */
+#endif
+#ifndef LEARNED_REGION_PRIOR
+#define LEARNED_REGION_PRIOR 64.0f   /* pseudo-events at the global rate */
+#endif
 
 enum lp_state { LP_FREE, LP_RESIDENT, LP_GHOST };
 
@@ -86,6 +99,8 @@ struct learned {
 	uint32_t *res;                  /* resident records, for sampling */
 	uint32_t nres, res_cap;
 	uint32_t lru_head, lru_tail;    /* newest, oldest resident access */
+	float reg_hits[LEARNED_REGIONS], reg_ev[LEARNED_REGIONS];
+	float reg_factor[LEARNED_REGIONS];      /* region's hit rate / global */
 	uint32_t *ghost;                /* FIFO ring of ghost records (LP_NIL: gone) */
 	uint32_t ghost_cap, ghost_head, ghost_len;
 };
@@ -110,11 +125,22 @@ static uint64_t period(const struct learned *l)
 	return p < LEARNED_PERIOD_MIN ? LEARNED_PERIOD_MIN : p;
 }
 
+static unsigned region_of(uint64_t page)
+{
+	uint64_t x = (page >> LEARNED_REGION_SHIFT) * 0x9e3779b97f4a7c15ULL;
+
+	return (unsigned)(x >> 52) % LEARNED_REGIONS;
+}
+
 static void count_event(struct learned *l, struct lpage *r, bool hit)
 {
 	unsigned c = lm_class(r->gap, r->count, l->inv_unit);
 	unsigned b = lm_age_bin(l->now - r->last, l->inv_unit);
 
+	if (hit)
+		l->reg_hits[region_of(r->page)] += 1;
+	else
+		l->reg_ev[region_of(r->page)] += 1;
 	if (hit) {
 		l->online.hits[c][b] += 1;
 		l->total.hits[c][b] += 1;
@@ -134,8 +160,38 @@ static void uncount_eviction(struct learned *l, const struct lpage *r)
 	float *o = &l->online.evictions[r->ev_class][r->ev_bin];
 	float *t = &l->total.evictions[r->ev_class][r->ev_bin];
 
+	float *e = &l->reg_ev[region_of(r->page)];
+
 	*o = *o > 1 ? *o - 1 : 0;
 	*t = *t > 1 ? *t - 1 : 0;
+	*e = *e > 1 ? *e - 1 : 0;
+}
+
+/* Each region's hit rate against the whole cache's, smoothed towards 1
+ * where the region has few events of its own. */
+static void region_update(struct learned *l)
+{
+	double h = 0, e = 0, g;
+
+	for (unsigned i = 0; i < LEARNED_REGIONS; i++) {
+		h += l->reg_hits[i];
+		e += l->reg_ev[i];
+	}
+	if (h < 1 || h + e < 1) {
+		for (unsigned i = 0; i < LEARNED_REGIONS; i++)
+			l->reg_factor[i] = 1;
+		return;
+	}
+	g = h / (h + e);
+	for (unsigned i = 0; i < LEARNED_REGIONS; i++) {
+		double n = l->reg_hits[i] + l->reg_ev[i];
+		double pr = (l->reg_hits[i] + LEARNED_REGION_PRIOR * g) /
+			    (n + LEARNED_REGION_PRIOR);
+
+		l->reg_factor[i] = (float)(pr / g);
+		l->reg_hits[i] *= LEARNED_DECAY;
+		l->reg_ev[i] *= LEARNED_DECAY;
+	}
 }
 
 /* Time passes: every period, new densities and older counts fade. */
@@ -162,6 +218,7 @@ static void tick(struct learned *l)
 		lm_density(&l->online, &l->dens);
 	}
 	lm_scale(&l->online, LEARNED_DECAY);
+	region_update(l);
 	l->next_update = l->now + period(l);
 }
 
@@ -187,6 +244,8 @@ static int lp_create(const struct swap_policy_env *env, struct swap_policy **out
 		}
 	}
 	lm_density(&l->prior_scaled, &l->dens);
+	for (unsigned i = 0; i < LEARNED_REGIONS; i++)
+		l->reg_factor[i] = 1;
 	l->next_update = period(l);
 	l->rng = LEARNED_SEED;
 	l->free_head = LP_NIL;
@@ -427,7 +486,8 @@ static void lp_remove(struct swap_policy *p, uint64_t page)
 static float score(struct learned *l, const struct lpage *r)
 {
 	return l->dens.d[lm_class(r->gap, r->count, l->inv_unit)]
-			[lm_age_bin(l->now - r->last, l->inv_unit)];
+			[lm_age_bin(l->now - r->last, l->inv_unit)] *
+	       l->reg_factor[region_of(r->page)];
 }
 
 static int lp_evict(struct swap_policy *p, uint64_t *page)
