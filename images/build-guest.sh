@@ -79,6 +79,11 @@ example:
   qemu-system-x86_64 -machine pc -accel tcg -cpu max,-avx2 -m 512M \\
       -kernel out/guest/vmlinux -initrd out/guest/initramfs.cpio.gz \\
       -append 'console=ttyS0 quiet' -display none -serial stdio -nodefaults
+
+  # an unmodified CUDA program with poolvm's libcuda.so.1 (docs/gpu.md)
+  $prog --out out/cuda --name cuda --modules 'virtio_pci virtio_net' \\
+      --add-dynamic build/tests/gpu/cuda_client --add-lib build/guest/cuda/libcuda.so.1 \\
+      --add-secret /etc/poolvm/gpu.secret
 EOF
 }
 
