@@ -24,6 +24,8 @@
 # host against the same pod; the pod must log the guest's clients (their
 # ids carry the guest's host name) and free everything once the guest is
 # gone. Exit 0 pass, 1 fail, 77 skip (no QEMU, slirp, userfaultfd or root).
+# shellcheck disable=SC2016  # check() evaluates its condition later
+# shellcheck disable=SC2034  # PVM_TEST_NAME is lib.sh's
 set -u
 
 # shellcheck source=../guest/lib.sh
@@ -173,6 +175,31 @@ if ! bash "$PVM_BUILD_GUEST" --out "$T/image" --name cuda \
 	fi
 	pvm_fail "building the guest image failed" "$T/build.log"
 fi
+
+# What the builder put in: the program, the loader and glibc where the
+# loader looks, the shim under NVIDIA's path, the secrets private.
+listing=$(gzip -dc "$T/image/cuda.cpio.gz" | cpio -itv --quiet 2>/dev/null)
+for want in '^-rwxr-xr-x .* usr/bin/cuda_client$' '^-rwxr-xr-x .* lib64/ld-linux-x86-64\.so\.2$' \
+	' lib/x86_64-linux-gnu/libc\.so\.6$' ' lib/x86_64-linux-gnu/libsodium\.so\.23$' \
+	'^-rwxr-xr-x .* usr/lib/x86_64-linux-gnu/libcuda\.so\.1$' \
+	'^-rw------- .* etc/poolvm/gpu\.secret$' '^-rw------- .* etc/poolvm/wrong\.secret$'; do
+	grep -qE "$want" <<<"$listing" || pvm_fail "the image lacks $want: $listing"
+done
+gzip -dc "$T/image/cuda.cpio.gz" | (cd "$T" && cpio -i --quiet --to-stdout usr/lib/x86_64-linux-gnu/libcuda.so.1) |
+	cmp -s - "$SHIM" || pvm_fail "the image's libcuda.so.1 is not the shim $SHIM"
+[ "$(stat -c %a "$T/image/cuda.cpio.gz")" = 600 ] ||
+	pvm_fail "an image holding a secret is not mode 0600"
+# The copy of the program outside the build tree has no rpath to the shim:
+# without --add-lib the builder must stop and name the library (meson
+# sets LD_LIBRARY_PATH to the build tree: not for this).
+cp "$CLIENT" "$T/cuda_client"
+if env -u LD_LIBRARY_PATH bash "$PVM_BUILD_GUEST" --out "$T/image" --name nolib --add-dynamic "$T/cuda_client" \
+	>"$T/nolib.log" 2>&1; then
+	pvm_fail "build-guest.sh --add-dynamic accepted a program whose libcuda.so.1 is nowhere"
+fi
+grep -q "cannot find libcuda.so.1; supply them with --add-lib" "$T/nolib.log" ||
+	pvm_fail "build-guest.sh did not name the missing library" "$T/nolib.log"
+pvm_say "image: $(grep -c . <<<"$listing") entries, $(stat -c %s "$T/image/cuda.cpio.gz") bytes gzipped"
 
 # --- the guest --------------------------------------------------------------------
 
