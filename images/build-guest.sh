@@ -453,7 +453,7 @@ for entry in "${adds[@]}"; do
 		if is_dynamic "$src"; then
 			copy_needed "$src"
 		else
-			note "$opt $spec: $src is statically linked; no libraries to add"
+			note "$opt $spec: $src is not a dynamically linked program; no libraries to add"
 		fi ;;
 	lib)
 		opt=--add-lib
