@@ -26,8 +26,34 @@ options:
                      an absolute path; a DEST ending in / keeps SRC's name;
                      without :DEST the file goes to /bin/. Executable bits are
                      kept. May be repeated; later entries win, and --add may
-                     replace anything generated, /init included. Programs must
-                     be static: the image has no shared libraries.
+                     replace anything generated, /init included. Programs
+                     added this way must be static: the image has no shared
+                     libraries unless --add-dynamic or --add-lib bring them.
+  --add-dynamic SRC[:DEST]
+                     like --add, for a dynamically linked program: also copies
+                     its interpreter (/lib64/ld-linux-x86-64.so.2) and every
+                     shared library it needs, as this host's loader resolves
+                     them (ldd), glibc included. A library found under /lib,
+                     /lib64, /usr/lib or /usr/lib64 keeps its path in the
+                     image; one found elsewhere (a build tree, an rpath) goes
+                     to /usr/lib/x86_64-linux-gnu/ under the name the program
+                     asks for. A library ldd cannot find must come with
+                     --add-lib (a --add-lib of the same name always wins), or
+                     the build fails. May be repeated.
+  --add-lib LIB[:DIR]
+                     a shared library into the directory DIR of the image
+                     (default /usr/lib/x86_64-linux-gnu/, searched by the
+                     guest's loader with no LD_LIBRARY_PATH and no
+                     ld.so.cache), named by its SONAME, plus the libraries it
+                     needs (as --add-dynamic). Programs asking for that name
+                     get this file. E.g. poolvm's CUDA driver shim, where
+                     NVIDIA's package puts the real one:
+                       --add-lib BUILD/guest/cuda/libcuda.so.1
+  --add-secret SRC[:DEST]
+                     copy a secret file (a pod's shared secret) to DEST
+                     (default /etc/poolvm/gpu.secret) with mode 0600, as the
+                     secret's readers require. The archive is then written
+                     with mode 0600 too: it holds the secret.
   --run CMD          shell command(s) that /init runs (with busybox sh) once
                      the guest is up; its exit status is printed as
                      "poolvm-guest: exit=<rc>". Default: print a line and stop.
@@ -53,6 +79,11 @@ example:
   qemu-system-x86_64 -machine pc -accel tcg -cpu max,-avx2 -m 512M \\
       -kernel out/guest/vmlinux -initrd out/guest/initramfs.cpio.gz \\
       -append 'console=ttyS0 quiet' -display none -serial stdio -nodefaults
+
+  # an unmodified CUDA program with poolvm's libcuda.so.1 (docs/gpu.md)
+  $prog --out out/cuda --name cuda --modules 'virtio_pci virtio_net' \\
+      --add-dynamic build/tests/gpu/cuda_client --add-lib build/guest/cuda/libcuda.so.1 \\
+      --add-secret /etc/poolvm/gpu.secret
 EOF
 }
 
@@ -83,8 +114,14 @@ while [ "$#" -gt 0 ]; do
 	--out=*) out_dir=${1#*=}; shift ;;
 	--kernel) need_arg "$@"; kernel=$2; shift 2 ;;
 	--kernel=*) kernel=${1#*=}; shift ;;
-	--add) need_arg "$@"; adds+=("$2"); shift 2 ;;
-	--add=*) adds+=("${1#*=}"); shift ;;
+	--add) need_arg "$@"; adds+=("file|$2"); shift 2 ;;
+	--add=*) adds+=("file|${1#*=}"); shift ;;
+	--add-dynamic) need_arg "$@"; adds+=("dynamic|$2"); shift 2 ;;
+	--add-dynamic=*) adds+=("dynamic|${1#*=}"); shift ;;
+	--add-lib) need_arg "$@"; adds+=("lib|$2"); shift 2 ;;
+	--add-lib=*) adds+=("lib|${1#*=}"); shift ;;
+	--add-secret) need_arg "$@"; adds+=("secret|$2"); shift 2 ;;
+	--add-secret=*) adds+=("secret|${1#*=}"); shift ;;
 	--run) need_arg "$@"; run_cmd=$2; shift 2 ;;
 	--run=*) run_cmd=${1#*=}; shift ;;
 	--modules) need_arg "$@"; modules=$2; shift 2 ;;
@@ -304,27 +341,141 @@ while :; do sleep 3600; done
 EOF
 chmod 755 "$stage/init"
 
-for spec in "${adds[@]}"; do
-	if [[ "$spec" == *:* ]]; then
-		src=${spec%:*}
-		dest=${spec##*:}
+# --- added files ----------------------------------------------------------------
+
+guest_libdir=/usr/lib/x86_64-linux-gnu
+secrets=()
+declare -A lib_given=() lib_copied=()
+
+# split_spec SPEC DEFAULT-DEST - sets src and dest from SRC[:DEST].
+split_spec() {
+	if [[ "$1" == *:* ]]; then
+		src=${1%:*}
+		dest=${1##*:}
 	else
-		src=$spec
-		dest=/bin/
+		src=$1
+		dest=$2
 	fi
-	[ -e "$src" ] || die "--add $spec: '$src' does not exist"
+	[ -e "$src" ] || die "$opt $1: '$src' does not exist"
 	case "$dest" in
 	/*) ;;
-	*) die "--add $spec: DEST '$dest' must be an absolute path in the guest" ;;
+	*) die "$opt $1: DEST '$dest' must be an absolute path in the guest" ;;
 	esac
 	[[ "$dest" != */ ]] || dest=$dest${src##*/}
-	if [ -f "$src" ] && command -v readelf >/dev/null &&
-	   readelf -l "$src" 2>/dev/null | grep -q INTERP; then
-		note "warning: $src is dynamically linked; the image has no shared libraries"
-	fi
-	mkdir -p "$stage$(dirname "$dest")"
-	rm -rf "$stage$dest"
-	cp -RL "$src" "$stage$dest"
+}
+
+put_file() {
+	mkdir -p "$stage$(dirname "$2")"
+	rm -rf "$stage$2"
+	cp -RL "$1" "$stage$2"
+}
+
+is_dynamic() {
+	readelf -l "$1" 2>/dev/null | grep -q INTERP
+}
+
+soname_of() {
+	local so
+	so=$(readelf -d "$1" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p' | head -n 1)
+	echo "${so:-${1##*/}}"
+}
+
+# copy_needed FILE - the interpreter and the shared libraries FILE needs
+# (ldd lists them all, recursively), where the guest's loader looks.
+copy_needed() {
+	local file=$1 line name path out missing=
+	out=$(LD_PRELOAD='' ldd "$file" 2>&1) ||
+		die "$opt $file: ldd cannot list its libraries: $out"
+	while IFS= read -r line; do
+		line=${line#"${line%%[![:space:]]*}"}
+		case "$line" in
+		*' => not found'*)
+			name=${line%% =>*}
+			[ -n "${lib_given[$name]:-}" ] || missing="$missing $name"
+			continue ;;
+		*' => '*)
+			name=${line%% =>*}
+			path=${line#*=> }
+			path=${path% (0x*)} ;;
+		/*)
+			name=
+			path=${line% (0x*)} ;;
+		*) continue ;;          # linux-vdso.so.1: the kernel's
+		esac
+		[ -n "$path" ] || continue
+		# A library --add-lib supplies is not taken from the host.
+		[ -z "$name" ] || [ -z "${lib_given[$name]:-}" ] || continue
+		case "$path" in
+		/lib/*|/lib64/*|/usr/lib/*|/usr/lib64/*) dest=$path ;;
+		*) dest=$guest_libdir/${name:-${path##*/}}
+		   note "$opt $file: $path goes to $dest in the image" ;;
+		esac
+		[ -z "${lib_copied[$dest]:-}" ] || continue
+		lib_copied[$dest]=1
+		[ -f "$path" ] || die "$opt $file: ldd names $path, which does not exist"
+		put_file "$path" "$dest"
+	done <<<"$out"
+	[ -z "$missing" ] || die "$opt $file: this host's loader cannot find$missing;" \
+		"supply them with --add-lib LIB"
+}
+
+if [ "${#adds[@]}" -gt 0 ] && printf '%s\n' "${adds[@]}" | grep -qE '^(dynamic|lib)\|'; then
+	for tool in ldd readelf; do
+		command -v "$tool" >/dev/null ||
+			die "$tool is missing (apt-get install libc-bin binutils)"
+	done
+	# Names --add-lib supplies, wherever they appear on the command line.
+	for entry in "${adds[@]}"; do
+		[ "${entry%%|*}" = lib ] || continue
+		spec=${entry#*|}
+		[ -f "${spec%%:*}" ] || die "--add-lib $spec: '${spec%%:*}' is not a file"
+		lib_given[$(soname_of "${spec%%:*}")]=1
+	done
+fi
+
+for entry in "${adds[@]}"; do
+	kind=${entry%%|*}
+	spec=${entry#*|}
+	opt=--add
+	case "$kind" in
+	file)
+		split_spec "$spec" /bin/
+		if [ -f "$src" ] && command -v readelf >/dev/null && is_dynamic "$src"; then
+			note "warning: $src is dynamically linked; add it with --add-dynamic" \
+				"to bring its shared libraries"
+		fi
+		put_file "$src" "$dest" ;;
+	dynamic)
+		opt=--add-dynamic
+		split_spec "$spec" /bin/
+		[ -f "$src" ] || die "$opt $spec: '$src' is not a file"
+		put_file "$src" "$dest"
+		if is_dynamic "$src"; then
+			copy_needed "$src"
+		else
+			note "$opt $spec: $src is not a dynamically linked program; no libraries to add"
+		fi ;;
+	lib)
+		opt=--add-lib
+		# DIR, not a file name: the library is named by its SONAME there.
+		src=${spec%%:*}
+		dir=$guest_libdir
+		[[ "$spec" != *:* ]] || dir=${spec#*:}
+		case "$dir" in
+		/*) ;;
+		*) die "$opt $spec: DIR '$dir' must be an absolute path in the guest" ;;
+		esac
+		dest=${dir%/}/$(soname_of "$src")
+		lib_copied[$dest]=1
+		put_file "$src" "$dest"
+		copy_needed "$src" ;;
+	secret)
+		opt=--add-secret
+		split_spec "$spec" /etc/poolvm/gpu.secret
+		[ -f "$src" ] || die "$opt $spec: '$src' is not a file"
+		put_file "$src" "$dest"
+		secrets+=("$dest") ;;
+	esac
 done
 
 # --- normalise and pack ---------------------------------------------------------
@@ -334,6 +485,9 @@ done
 find "$stage" -type d -exec chmod 755 {} +
 find "$stage" -type f -perm /111 -exec chmod 755 {} +
 find "$stage" -type f ! -perm /111 -exec chmod 644 {} +
+for secret in "${secrets[@]}"; do
+	chmod 600 "$stage$secret"
+done
 find "$stage" -exec touch -h -d "@$epoch" {} +
 
 # One newc record, written by hand: used for /dev/console, a device node that
@@ -356,6 +510,7 @@ archive=$out_dir/$name.cpio.gz
 	newc_record dev/console $((8#020600)) 5 1 1
 	newc_record 'TRAILER!!!' 0 0 0 0
 } | gzip -n -9 >"$archive.tmp"
+[ "${#secrets[@]}" = 0 ] || chmod 600 "$archive.tmp"
 mv "$archive.tmp" "$archive"
 
 sum=$(sha256sum "$archive" | cut -d' ' -f1)
