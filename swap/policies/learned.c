@@ -99,8 +99,14 @@ struct learned {
 	uint32_t *res;                  /* resident records, for sampling */
 	uint32_t nres, res_cap;
 	uint32_t lru_head, lru_tail;    /* newest, oldest resident access */
-	float reg_hits[LEARNED_REGIONS], reg_ev[LEARNED_REGIONS];
-	float reg_factor[LEARNED_REGIONS];      /* region's hit rate / global */
+	struct lregion {
+		float hits, evictions;
+		uint32_t epoch;         /* decays applied up to this tick */
+	} reg[LEARNED_REGIONS];
+	uint32_t epoch;                 /* ticks that decayed the counts */
+	double reg_hits, reg_events;    /* all regions' counts */
+	float reg_rate;                 /* reg_hits / reg_events (0: none yet) */
+	float decay_pow[64];            /* LEARNED_DECAY^k */
 	uint32_t *ghost;                /* FIFO ring of ghost records (LP_NIL: gone) */
 	uint32_t ghost_cap, ghost_head, ghost_len;
 };
@@ -132,15 +138,48 @@ static unsigned region_of(uint64_t page)
 	return (unsigned)(x >> 52) % LEARNED_REGIONS;
 }
 
+/* A region's counts, with the decays of the ticks since it was last
+ * used applied now (lazily: a tick costs nothing per region). */
+static struct lregion *region(struct learned *l, uint64_t page)
+{
+	struct lregion *g = &l->reg[region_of(page)];
+	uint32_t d = l->epoch - g->epoch;
+
+	if (d) {
+		float f = d < 64 ? l->decay_pow[d] : 0.0f;
+
+		g->hits *= f;
+		g->evictions *= f;
+		g->epoch = l->epoch;
+	}
+	return g;
+}
+
+/* The region's hit rate over the global one, smoothed towards 1. */
+static float region_factor(struct learned *l, uint64_t page)
+{
+	const struct lregion *x;
+	float g = l->reg_rate;
+
+	if (g <= 0)
+		return 1;
+	x = region(l, page);
+	return (x->hits + LEARNED_REGION_PRIOR * g) /
+	       ((x->hits + x->evictions + LEARNED_REGION_PRIOR) * g);
+}
+
 static void count_event(struct learned *l, struct lpage *r, bool hit)
 {
 	unsigned c = lm_class(r->gap, r->count, l->inv_unit);
 	unsigned b = lm_age_bin(l->now - r->last, l->inv_unit);
+	struct lregion *g = region(l, r->page);
 
 	if (hit)
-		l->reg_hits[region_of(r->page)] += 1;
+		g->hits += 1;
 	else
-		l->reg_ev[region_of(r->page)] += 1;
+		g->evictions += 1;
+	l->reg_hits += hit;
+	l->reg_events += 1;
 	if (hit) {
 		l->online.hits[c][b] += 1;
 		l->total.hits[c][b] += 1;
@@ -160,37 +199,13 @@ static void uncount_eviction(struct learned *l, const struct lpage *r)
 	float *o = &l->online.evictions[r->ev_class][r->ev_bin];
 	float *t = &l->total.evictions[r->ev_class][r->ev_bin];
 
-	float *e = &l->reg_ev[region_of(r->page)];
+	struct lregion *g = region(l, r->page);
 
 	*o = *o > 1 ? *o - 1 : 0;
 	*t = *t > 1 ? *t - 1 : 0;
-	*e = *e > 1 ? *e - 1 : 0;
-}
-
-/* Each region's hit rate against the whole cache's, smoothed towards 1
- * where the region has few events of its own. */
-static void region_update(struct learned *l)
-{
-	double h = 0, e = 0, g;
-
-	for (unsigned i = 0; i < LEARNED_REGIONS; i++) {
-		h += l->reg_hits[i];
-		e += l->reg_ev[i];
-	}
-	if (h < 1 || h + e < 1) {
-		for (unsigned i = 0; i < LEARNED_REGIONS; i++)
-			l->reg_factor[i] = 1;
-		return;
-	}
-	g = h / (h + e);
-	for (unsigned i = 0; i < LEARNED_REGIONS; i++) {
-		double n = l->reg_hits[i] + l->reg_ev[i];
-		double pr = (l->reg_hits[i] + LEARNED_REGION_PRIOR * g) /
-			    (n + LEARNED_REGION_PRIOR);
-
-		l->reg_factor[i] = (float)(pr / g);
-		l->reg_hits[i] *= LEARNED_DECAY;
-		l->reg_ev[i] *= LEARNED_DECAY;
+	if (g->evictions >= 1) {
+		g->evictions -= 1;
+		l->reg_events -= 1;
 	}
 }
 
@@ -218,7 +233,10 @@ static void tick(struct learned *l)
 		lm_density(&l->online, &l->dens);
 	}
 	lm_scale(&l->online, LEARNED_DECAY);
-	region_update(l);
+	l->reg_rate = l->reg_hits >= 1 ? (float)(l->reg_hits / l->reg_events) : 0;
+	l->reg_hits *= LEARNED_DECAY;
+	l->reg_events *= LEARNED_DECAY;
+	l->epoch++;
 	l->next_update = l->now + period(l);
 }
 
@@ -251,8 +269,9 @@ static int lp_create(const struct swap_policy_env *env, struct swap_policy **out
 		}
 	}
 	lm_density(&l->prior_scaled, &l->dens);
-	for (unsigned i = 0; i < LEARNED_REGIONS; i++)
-		l->reg_factor[i] = 1;
+	l->decay_pow[0] = 1;
+	for (unsigned k = 1; k < 64; k++)
+		l->decay_pow[k] = l->decay_pow[k - 1] * LEARNED_DECAY;
 	l->next_update = period(l);
 	l->rng = LEARNED_SEED;
 	l->free_head = LP_NIL;
@@ -494,7 +513,7 @@ static float score(struct learned *l, const struct lpage *r)
 {
 	return l->dens.d[lm_class(r->gap, r->count, l->inv_unit)]
 			[lm_age_bin(l->now - r->last, l->inv_unit)] *
-	       l->reg_factor[region_of(r->page)];
+	       region_factor(l, r->page);
 }
 
 static int lp_evict(struct swap_policy *p, uint64_t *page)

@@ -170,6 +170,37 @@ static void working_set_that_fits_stays(void **state)
 	free(pages);
 }
 
+/* Pages of some 2 MiB regions come back once, after longer than the cache
+ * can hold; pages of other regions are streamed once. Both kinds keep
+ * arriving in their regions all along (a heap whose buffers are written
+ * and read back, a page cache streamed through). At its first access a
+ * page of either kind looks the same (seen once, no gap): only where it
+ * lives tells them apart. LRU keeps none of the returning pages; the
+ * learned policy must learn which regions' pages return and keep them. */
+static void keeps_the_regions_whose_pages_return(void **state)
+{
+	enum { STEPS = 12000, K = 500, CACHE = 600 };
+	uint64_t *t = calloc(STEPS * 4, sizeof(*t)), nb = 0;
+	size_t n = 0;
+
+	(void)state;
+	assert_non_null(t);
+	for (uint64_t j = 0; j < STEPS; j++) {
+		t[n++] = (j % 32) * 512 + j / 32;               /* regions 0-31 */
+		if (j >= K)
+			t[n++] = ((j - K) % 32) * 512 + (j - K) / 32;
+		for (int k = 0; k < 2; k++, nb++)               /* regions 400-463 */
+			t[n++] = (400 + nb % 64) * 512 + nb / 64;
+	}
+	uint64_t lru = replay("lru", NULL, CACHE, t, n, NULL);
+	uint64_t learned = replay("learned", NULL, CACHE, t, n, NULL);
+
+	print_message("regions: lru %llu misses, learned %llu (of %zu)\n",
+		      (unsigned long long)lru, (unsigned long long)learned, n);
+	assert_true(learned < lru * 9 / 10);
+	free(t);
+}
+
 static void counts_are_exported_and_a_prior_is_taken(void **state)
 {
 	const size_t cache = 100, n = 20000;
@@ -209,6 +240,7 @@ int main(void)
 		cmocka_unit_test(learns_a_loop_larger_than_the_cache),
 		cmocka_unit_test(keeps_a_hot_set_through_scans),
 		cmocka_unit_test(working_set_that_fits_stays),
+		cmocka_unit_test(keeps_the_regions_whose_pages_return),
 		cmocka_unit_test(counts_are_exported_and_a_prior_is_taken),
 	};
 
