@@ -216,7 +216,9 @@ static int recv_kind(struct gpu_link *l, unsigned int kind, uint8_t *buf, size_t
 
 	ret = gpu_conn_recv(l, &hdr, &p, &pcap);
 	if (ret) {
-		if (ret == -EPROTO || ret == -E2BIG)
+		if (l->why[0])
+			snprintf(err, errlen, "connection lost during the handshake: %s", l->why);
+		else if (ret == -EPROTO || ret == -E2BIG)
 			snprintf(err, errlen, "bad frame: %s", gpu_proto_last_error());
 		else
 			snprintf(err, errlen, "connection lost during the handshake: %s",

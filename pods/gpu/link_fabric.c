@@ -199,6 +199,7 @@ struct fep {
 	struct fconn *conns;
 	struct fconn *acceptq, **acceptq_tail;
 	unsigned int nqueued;
+	unsigned int pollers;           /* readers polling the CQ themselves */
 	bool stopping;
 	uint64_t last_tick_ns;
 	struct gpu_fabric_stats st;
@@ -1149,6 +1150,7 @@ static int fab_recv(struct gpu_link *l, void *buf, size_t len)
 	struct fconn *c = FC(l);
 	struct fep *ep = c->ep;
 	uint64_t deadline = c->timeout_ms ? now_ns() + c->timeout_ms * 1000000ull : UINT64_MAX;
+	uint64_t spin_start = 0;
 	uint8_t *p = buf;
 	int ret = 0;
 
@@ -1169,6 +1171,21 @@ static int fab_recv(struct gpu_link *l, void *buf, size_t len)
 		if (c->err) {
 			ret = link_err(c);
 			break;
+		}
+		/* A reply is usually near: poll the queue ourselves for a
+		 * while (no hand-over from the endpoint's thread), then sleep. */
+		if (!spin_start)
+			spin_start = now_ns();
+		if (now_ns() - spin_start < L_SPIN_NS) {
+			ep->pollers++;
+			drain_locked(ep);
+			ep->pollers--;
+			if (c->len || c->err)
+				continue;
+			pthread_mutex_unlock(&ep->lock);
+			sched_yield();
+			pthread_mutex_lock(&ep->lock);
+			continue;
 		}
 		ret = wait_locked(ep, deadline);
 		if (ret)

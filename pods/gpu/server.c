@@ -1474,7 +1474,16 @@ void gpu_server_destroy(struct gpu_server *s)
 		return;         /* a thread is stuck in the driver: leak, exit anyway */
 	if (s->lfd >= 0)
 		close(s->lfd);
-	gpu_fabric_listener_close(s->fl);
+	if (s->fl) {
+		struct gpu_fabric_stats st;
+
+		gpu_fabric_listener_stats(s->fl, &st);
+		pvm_info("gpu pod: fabric: %llu clients accepted, %llu dropped by the idle "
+			 "timeout, %llu messages dropped (malformed or for no client)",
+			 (unsigned long long)st.accepted, (unsigned long long)st.timed_out,
+			 (unsigned long long)st.bad);
+		gpu_fabric_listener_close(s->fl);
+	}
 	if (s->stop_pipe[0] >= 0) {
 		close(s->stop_pipe[0]);
 		close(s->stop_pipe[1]);
