@@ -199,7 +199,7 @@ struct fep {
 	struct fconn *conns;
 	struct fconn *acceptq, **acceptq_tail;
 	unsigned int nqueued;
-	unsigned int pollers;           /* readers polling the CQ themselves */
+	atomic_uint pollers;            /* readers polling the CQ themselves */
 	bool stopping;
 	uint64_t last_tick_ns;
 	struct gpu_fabric_stats st;
@@ -738,7 +738,9 @@ static void *fep_main(void *arg)
 			last_activity = now;
 			continue;
 		}
-		if (now - last_activity < L_SPIN_NS) {
+		/* Spin only where no reader polls for itself: spinners beyond
+		 * the CPUs only take turns. */
+		if (now - last_activity < L_SPIN_NS && !atomic_load(&ep->pollers)) {
 			sched_yield();
 			continue;
 		}
@@ -813,9 +815,9 @@ static int getinfo(unsigned int p, const char *host, const char *port, bool list
 }
 
 static int reg_locked(struct fep *ep, void *buf, size_t len, uint64_t access,
-		      struct fid_mr **mr, void **desc)
+		      uint64_t key, struct fid_mr **mr, void **desc)
 {
-	int ret = fi_mr_reg(ep->domain, buf, len, access, 0, 0, 0, mr, NULL);
+	int ret = fi_mr_reg(ep->domain, buf, len, access, 0, key, 0, mr, NULL);
 
 	if (!ret && (ep->info->domain_attr->mr_mode & FI_MR_ENDPOINT)) {
 		ret = fi_mr_bind(*mr, &ep->ep->fid, 0);
@@ -963,9 +965,9 @@ static int fep_open(const char *provider, const char *host, const char *port, bo
 	pthread_mutex_lock(&ep->lock);
 	ret = 0;
 	if (ep->info->domain_attr->mr_mode & FI_MR_LOCAL) {
-		ret = reg_locked(ep, ep->rxpool, rxb, FI_RECV, &ep->rx_mr, &ep->rx_desc);
+		ret = reg_locked(ep, ep->rxpool, rxb, FI_RECV, 1, &ep->rx_mr, &ep->rx_desc);
 		if (!ret)
-			ret = reg_locked(ep, ep->txpool, txb, FI_SEND, &ep->tx_mr, &ep->tx_desc);
+			ret = reg_locked(ep, ep->txpool, txb, FI_SEND, 2, &ep->tx_mr, &ep->tx_desc);
 	}
 	for (i = 0; i < L_TX; i++)
 		ep->tx[i].buf = ep->txpool + (size_t)i * GPU_LINK_FABRIC_MSG;
@@ -1151,6 +1153,7 @@ static int fab_recv(struct gpu_link *l, void *buf, size_t len)
 	struct fep *ep = c->ep;
 	uint64_t deadline = c->timeout_ms ? now_ns() + c->timeout_ms * 1000000ull : UINT64_MAX;
 	uint64_t spin_start = 0;
+	bool spinning = false;
 	uint8_t *p = buf;
 	int ret = 0;
 
@@ -1177,9 +1180,11 @@ static int fab_recv(struct gpu_link *l, void *buf, size_t len)
 		if (!spin_start)
 			spin_start = now_ns();
 		if (now_ns() - spin_start < L_SPIN_NS) {
-			ep->pollers++;
+			if (!spinning) {
+				spinning = true;
+				atomic_fetch_add(&ep->pollers, 1);
+			}
 			drain_locked(ep);
-			ep->pollers--;
 			if (c->len || c->err)
 				continue;
 			pthread_mutex_unlock(&ep->lock);
@@ -1187,10 +1192,16 @@ static int fab_recv(struct gpu_link *l, void *buf, size_t len)
 			pthread_mutex_lock(&ep->lock);
 			continue;
 		}
+		if (spinning) {
+			spinning = false;
+			atomic_fetch_sub(&ep->pollers, 1);
+		}
 		ret = wait_locked(ep, deadline);
 		if (ret)
 			break;
 	}
+	if (spinning)
+		atomic_fetch_sub(&ep->pollers, 1);
 	pthread_mutex_unlock(&ep->lock);
 	return ret;
 }
@@ -1207,6 +1218,16 @@ static void fab_shutdown(struct gpu_link *l)
 	pthread_mutex_lock(&c->ep->lock);
 	conn_fail_locked(c, -ECONNRESET, "shut down");
 	pthread_mutex_unlock(&c->ep->lock);
+}
+
+/* Sends of link @token still in flight. */
+static unsigned int busy_for_locked(struct fep *ep, uint64_t token)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < L_TX; i++)
+		n += ep->tx[i].busy && ep->tx[i].token == token;
+	return n;
 }
 
 /* Unlink @c; tell the peer unless the link is already broken. */
@@ -1232,7 +1253,7 @@ static void conn_remove(struct fconn *c)
 			/* Let the CLOSE leave first (at most 1 s). */
 			uint64_t until = now_ns() + 1000000000ull;
 
-			while (ep->tx_busy && !wait_locked(ep, until))
+			while (busy_for_locked(ep, c->token) && !wait_locked(ep, until))
 				;
 			fi_av_remove(ep->av, &c->peer, 1, 0);
 		}
