@@ -413,6 +413,8 @@ static void on_connect_locked(struct fep *ep, uint64_t token, const uint8_t *nam
 		inet_ntop(AF_INET, &sin.sin_addr, host, sizeof(host));
 		snprintf(c->link.peer, sizeof(c->link.peer), "%s:%u", host,
 			 ntohs(sin.sin_port));
+	} else if (ep->info->addr_format == FI_ADDR_STR) {
+		snprintf(c->link.peer, sizeof(c->link.peer), "%.*s", (int)len - 1, (const char *)name);
 	} else {
 		snprintf(c->link.peer, sizeof(c->link.peer), "peer %llu",
 			 (unsigned long long)addr);
@@ -803,7 +805,8 @@ static int getinfo(unsigned int p, const char *host, const char *port, bool list
 	hints->fabric_attr->prov_name = strdup(providers[p].fi_name);
 	if (!providers[p].uses_node)
 		host = port = NULL;
-	ret = lf.getinfo(FI_VERSION(1, 9), host, port, listen ? FI_SOURCE : 0, hints, out);
+	ret = lf.getinfo(FI_VERSION(1, 9), host, port, listen && host ? FI_SOURCE : 0, hints,
+			  out);
 	lf.freeinfo(hints);
 	if (ret == 0 && !listen && (*out)->dest_addr) {
 		/* The pod's address chose the interface; peers come by the AV. */

@@ -261,6 +261,26 @@ def main():
         lrc = "hung"
     ok(lrc == 0, "the lean pod exits 0 on SIGTERM (%s)" % lrc)
 
+    # shm: a pod and a program on the same host (here, the root namespace).
+    slog = os.path.join(tmp, "shm.log")
+    sp = subprocess.Popen([POD, "--gpu", "all", "--listen", "127.0.0.1:0", "--secret-file", good,
+                           "--cuda-driver", FAKE, "--gpu-quota", str(QUOTA), "--gpu-fabric", "shm"],
+                          stdout=subprocess.PIPE, stderr=open(slog, "w"), text=True)
+    procs.append(sp)
+    line = sp.stdout.readline()
+    if " and fabric://" in line:
+        saddr = line.split(" and ")[1].split(" ")[0]
+        r = subprocess.run([CLIENT, "fake", str(QUOTA)], capture_output=True, text=True,
+                           timeout=60, env=client_env(good, saddr,
+                                                      POOLVM_GPU_FABRIC_PROVIDER="shm"))
+        ok(r.returncode == 0, "--gpu-fabric shm on one host: the program over %s" % saddr
+           + ("" if r.returncode == 0 else ": " + r.stdout[-500:] + r.stderr[-500:]))
+    else:
+        print("ok %d - # SKIP no shm provider here: %s" % (len(results) + 1, read(slog).strip()))
+        results.append((True, "shm skipped"))
+    sp.send_signal(signal.SIGTERM)
+    sp.wait(timeout=20)
+
     # Usage errors name the option.
     base = [POD, "--gpu", "all", "--listen", "127.0.0.1:0", "--secret-file", good]
     for extra, opt in ((["--gpu-fabric", "pigeon"], "--gpu-fabric"),
