@@ -707,7 +707,7 @@ static void tick_locked(struct fep *ep, uint64_t now)
 			ep->st.timed_out++;
 			continue;
 		}
-		if (now - c->last_tx_ns > idle_ns / 4 &&
+		if (now - c->last_tx_ns > idle_ns / 4 && !c->accept_pending &&
 		    !post_ctl_locked(ep, c->peer, c->token, L_PING, c->tx_seq, NULL, 0)) {
 			c->tx_seq++;
 			c->last_tx_ns = now;
@@ -722,6 +722,7 @@ static void *fep_main(void *arg)
 
 	while (!atomic_load(&ep->stop)) {
 		uint64_t now;
+		unsigned int busy;
 		int n;
 
 		pthread_mutex_lock(&ep->lock);
@@ -733,11 +734,15 @@ static void *fep_main(void *arg)
 		}
 		if (ep->pod)
 			retry_accepts_locked(ep);
-		if (ep->tx_busy)
-			n++;            /* sends in flight: keep progressing */
+		busy = ep->tx_busy;
 		pthread_mutex_unlock(&ep->lock);
 		if (n > 0) {
 			last_activity = now;
+			continue;
+		}
+		if (busy) {             /* sends in flight: keep progressing */
+			last_activity = now;
+			sched_yield();
 			continue;
 		}
 		/* Spin only where no reader polls for itself: spinners beyond
