@@ -298,6 +298,14 @@ def main():
     return 0 if all(c for c, _ in results) else 1
 
 
+def on_term(sig, frame):
+    # meson's timeout: take the namespaces and processes down with us.
+    print("not ok - stopped by signal %d" % sig)
+    cleanup()
+    sys.exit(1)
+
+
+signal.signal(signal.SIGTERM, on_term)
 try:
     rc = main()
 except Exception as e:  # report, clean up, fail
