@@ -1,9 +1,11 @@
 /* guest/cuda/shim.c — libcuda.so.1 for guests without a GPU: the CUDA
- * driver API, forwarded to a GPU pod (`poolvm pod --gpu`) over TCP.
+ * driver API, forwarded to a GPU pod (`poolvm pod --gpu`) over TCP, or
+ * over libfabric when the pod's address is fabric://HOST:PORT (link.h).
  *
  * Concepts: an unmodified driver-API program loads this library instead of
  * NVIDIA's (LD_LIBRARY_PATH, or installed as the system's libcuda.so.1).
- * cuInit connects to POOLVM_GPU_POD (HOST:PORT) and authenticates with the
+ * cuInit connects to POOLVM_GPU_POD (HOST:PORT, or fabric://HOST:PORT with
+ * the provider in POOLVM_GPU_FABRIC_PROVIDER) and authenticates with the
  * secret in POOLVM_GPU_SECRET_FILE. Handles (contexts, modules, functions,
  * streams, events) are the pod's handle numbers dressed as pointers;
  * device pointers are the real ones. Asynchronous calls are queued here
@@ -27,6 +29,7 @@
 #include "auth.h"
 #include "conn.h"
 #include "cuda_abi.h"
+#include "link.h"
 #include "proto.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -36,7 +39,7 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;      /* connection, batch */
 static pthread_mutex_t layout_lock = PTHREAD_MUTEX_INITIALIZER; /* layouts */
-static int pod_fd = -1;
+static struct gpu_link *pod_link;
 static enum { NOT_TRIED, UP, FAILED, LOST_CONN } state;
 static CUresult connect_error = CUDA_ERROR_NO_DEVICE;
 static bool initialized;
@@ -74,9 +77,8 @@ static uint64_t current_ctx(void)
 
 static void drop_connection(void)
 {
-	if (pod_fd >= 0)
-		close(pod_fd);
-	pod_fd = -1;
+	gpu_link_close(pod_link);
+	pod_link = NULL;
 	state = LOST_CONN;
 	batch_len = 4;
 	batch_count = 0;
@@ -88,15 +90,30 @@ static void after_fork_child(void)
 {
 	pthread_mutex_init(&lock, NULL);
 	pthread_mutex_init(&layout_lock, NULL);
-	if (pod_fd >= 0)
-		close(pod_fd);
-	pod_fd = -1;
+	/* The parent's link stays the parent's: a fabric link's thread does
+	 * not exist here, so it is only forgotten (a tcp socket is closed). */
+	if (pod_link && !strcmp(pod_link->ops->name, "tcp"))
+		gpu_link_close(pod_link);
+	pod_link = NULL;
 	state = NOT_TRIED;
 	initialized = false;
 	batch_len = 4;
 	batch_count = 0;
 	sent_ctx = 0;
 	ctx_depth = 0;
+}
+
+/* At exit a fabric link says goodbye, so that the pod frees the
+ * program's GPU memory at once rather than after its idle timeout (a TCP
+ * socket is closed by the kernel). */
+__attribute__((destructor)) static void close_at_exit(void)
+{
+	if (!pod_link || strcmp(pod_link->ops->name, "fabric") || pthread_mutex_trylock(&lock))
+		return;
+	gpu_link_close(pod_link);
+	pod_link = NULL;
+	state = LOST_CONN;
+	pthread_mutex_unlock(&lock);
 }
 
 static void register_fork_handler(void)
@@ -107,19 +124,23 @@ static void register_fork_handler(void)
 /*
  * The pod's address and secret file: POOLVM_GPU_POD and
  * POOLVM_GPU_SECRET_FILE, else the file POOLVM_GPU_CONFIG names, else
- * /etc/poolvm/gpu.conf when it exists: lines "pod = HOST:PORT" and
- * "secret-file = FILE", '#' or ';' comments, an optional "[gpu]" line.
+ * /etc/poolvm/gpu.conf when it exists: lines "pod = HOST:PORT" (or
+ * fabric://HOST:PORT), "secret-file = FILE" and "fabric-provider = NAME",
+ * '#' or ';' comments, an optional "[gpu]" line. POOLVM_GPU_FABRIC_PROVIDER
+ * wins over the file's fabric-provider.
  * Return: 0, or -EINVAL after saying which line of which file is wrong.
  */
-static int read_config(char *pod, size_t podlen, char *sf, size_t sflen)
+static int read_config(char *pod, size_t podlen, char *sf, size_t sflen, char *prov,
+		       size_t provlen)
 {
 	const char *env_pod = getenv("POOLVM_GPU_POD"), *env_sf = getenv("POOLVM_GPU_SECRET_FILE");
 	const char *path = getenv("POOLVM_GPU_CONFIG");
+	const char *env_prov = getenv("POOLVM_GPU_FABRIC_PROVIDER");
 	char line[512], where[600];
 	int lineno = 0, ret = 0;
 	FILE *f;
 
-	pod[0] = sf[0] = '\0';
+	pod[0] = sf[0] = prov[0] = '\0';
 	if (!path && access("/etc/poolvm/gpu.conf", F_OK) == 0)
 		path = "/etc/poolvm/gpu.conf";
 	if (path && !(env_pod && env_pod[0] && env_sf && env_sf[0])) {
@@ -154,8 +175,17 @@ static int read_config(char *pod, size_t podlen, char *sf, size_t sflen)
 				snprintf(pod, podlen, "%s", v);
 			else if (!strcmp(k, "secret-file") || !strcmp(k, "secret_file"))
 				snprintf(sf, sflen, "%s", v);
-			else {
-				say("%s: unknown key '%s' (pod, secret-file)", where, k);
+			else if (!strcmp(k, "fabric-provider") || !strcmp(k, "fabric_provider")) {
+				if (strcmp(v, "tcp") && strcmp(v, "verbs") && strcmp(v, "shm") &&
+				    strcmp(v, "auto")) {
+					say("%s: fabric-provider '%s' (tcp, verbs, shm or auto)",
+					    where, v);
+					ret = -EINVAL;
+					break;
+				}
+				snprintf(prov, provlen, "%s", v);
+			} else {
+				say("%s: unknown key '%s' (pod, secret-file, fabric-provider)", where, k);
 				ret = -EINVAL;
 				break;
 			}
@@ -168,6 +198,8 @@ static int read_config(char *pod, size_t podlen, char *sf, size_t sflen)
 		snprintf(pod, podlen, "%s", env_pod);
 	if (env_sf && env_sf[0])
 		snprintf(sf, sflen, "%s", env_sf);
+	if (env_prov && env_prov[0])
+		snprintf(prov, provlen, "%s", env_prov);
 	return 0;
 }
 
@@ -176,9 +208,10 @@ static CUresult ensure_connected(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct pvm_auth_secret *secret = NULL;
-	char addr[256], sf[512];
+	char addr[256], sf[512], prov[16];
 	char err[300] = "", id[GPU_PROTO_ID_MAX + 1], host[40] = "", pod_id[GPU_PROTO_ID_MAX + 1];
-	int fd, ret;
+	struct gpu_link *link;
+	int ret;
 
 	pthread_once(&once, register_fork_handler);
 	if (state == UP)
@@ -189,7 +222,7 @@ static CUresult ensure_connected(void)
 		return connect_error;
 	state = FAILED;
 	connect_error = CUDA_ERROR_NO_DEVICE;
-	if (read_config(addr, sizeof(addr), sf, sizeof(sf)))
+	if (read_config(addr, sizeof(addr), sf, sizeof(sf), prov, sizeof(prov)))
 		return connect_error;
 	if (!addr[0] || !sf[0]) {
 		say("%s%s", "no GPU pod: set POOLVM_GPU_POD=HOST:PORT and "
@@ -205,8 +238,8 @@ static CUresult ensure_connected(void)
 		connect_error = CUDA_ERROR_NOT_PERMITTED;
 		return connect_error;
 	}
-	fd = gpu_conn_connect(addr, err, sizeof(err));
-	if (fd < 0) {
+	ret = gpu_link_connect(addr, prov[0] ? prov : NULL, &link, err, sizeof(err));
+	if (ret) {
 		pvm_auth_secret_free(secret);
 		say("%s%s", err, "");
 		return connect_error;
@@ -216,16 +249,16 @@ static CUresult ensure_connected(void)
 	for (char *p = id; *p; p++)
 		if (*p < 0x21 || *p > 0x7e)
 			*p = '_';
-	ret = gpu_handshake_client(fd, secret, id, pod_id, err, sizeof(err));
+	ret = gpu_handshake_client(link, secret, id, pod_id, err, sizeof(err));
 	pvm_auth_secret_free(secret);
 	if (ret) {
-		close(fd);
+		gpu_link_close(link);
 		say("GPU pod %s: %s", addr, err);
 		if (ret == -EACCES)
 			connect_error = CUDA_ERROR_NOT_PERMITTED;
 		return connect_error;
 	}
-	pod_fd = fd;
+	pod_link = link;
 	state = UP;
 	return CUDA_SUCCESS;
 }
@@ -268,7 +301,7 @@ static CUresult send_batch(void)
 	if (!batch_count)
 		return CUDA_SUCCESS;
 	gpu_put32(batch, batch_count);
-	if (gpu_conn_send(pod_fd, GPU_FRAME_CALLS, batch, (uint32_t)batch_len)) {
+	if (gpu_conn_send(pod_link, GPU_FRAME_CALLS, batch, (uint32_t)batch_len)) {
 		say("%s%s", "lost the connection to the GPU pod", "");
 		drop_connection();
 		return LOST;
@@ -332,7 +365,7 @@ static CUresult forward(unsigned int id, const struct gpu_val *args, unsigned in
 	r = send_batch();
 	if (r)
 		goto out;
-	if (gpu_conn_recv(pod_fd, &hdr, &rx, &rx_cap) || hdr.kind != GPU_FRAME_REPLY) {
+	if (gpu_conn_recv(pod_link, &hdr, &rx, &rx_cap) || hdr.kind != GPU_FRAME_REPLY) {
 		say("%s%s", "lost the connection to the GPU pod (or it answered nonsense)", "");
 		drop_connection();
 		r = LOST;

@@ -1,4 +1,5 @@
-/* pods/gpu/conn.c — TCP framing and handshake of the GPU protocol. */
+/* pods/gpu/conn.c — framing and handshake of the GPU protocol on a link
+ * (link.h), and the TCP sockets under the tcp link. */
 #include "conn.h"
 
 #include <arpa/inet.h>
@@ -16,67 +17,25 @@
 
 #include "auth.h"
 
-int gpu_conn_send(int fd, unsigned int kind, const void *payload, uint32_t len)
+int gpu_conn_send(struct gpu_link *l, unsigned int kind, const void *payload, uint32_t len)
 {
 	uint8_t hdr[GPU_PROTO_HDR_LEN];
 	struct iovec iov[2];
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
-	size_t left = GPU_PROTO_HDR_LEN + (size_t)len;
-	ssize_t n;
 
 	gpu_frame_hdr_encode(hdr, kind, len);
 	iov[0].iov_base = hdr;
 	iov[0].iov_len = sizeof(hdr);
 	iov[1].iov_base = (void *)payload;
 	iov[1].iov_len = len;
-	while (left) {
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		}
-		left -= (size_t)n;
-		while (n > 0 && mh.msg_iovlen) {
-			if ((size_t)n >= mh.msg_iov[0].iov_len) {
-				n -= (ssize_t)mh.msg_iov[0].iov_len;
-				mh.msg_iov++;
-				mh.msg_iovlen--;
-			} else {
-				mh.msg_iov[0].iov_base = (uint8_t *)mh.msg_iov[0].iov_base + n;
-				mh.msg_iov[0].iov_len -= (size_t)n;
-				n = 0;
-			}
-		}
-	}
-	return 0;
+	return gpu_link_send(l, iov, len ? 2 : 1);
 }
 
-static int read_full(int fd, uint8_t *p, size_t len)
-{
-	ssize_t n;
-
-	while (len) {
-		n = recv(fd, p, len, 0);
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-int gpu_conn_recv(int fd, struct gpu_frame_hdr *hdr, uint8_t **buf, size_t *cap)
+int gpu_conn_recv(struct gpu_link *l, struct gpu_frame_hdr *hdr, uint8_t **buf, size_t *cap)
 {
 	uint8_t raw[GPU_PROTO_HDR_LEN];
 	int ret;
 
-	ret = read_full(fd, raw, sizeof(raw));
+	ret = gpu_link_recv(l, raw, sizeof(raw));
 	if (ret)
 		return ret;
 	ret = gpu_frame_hdr_decode(raw, hdr);
@@ -91,7 +50,7 @@ int gpu_conn_recv(int fd, struct gpu_frame_hdr *hdr, uint8_t **buf, size_t *cap)
 		*buf = p;
 		*cap = want;
 	}
-	return read_full(fd, *buf, hdr->len);
+	return hdr->len ? gpu_link_recv(l, *buf, hdr->len) : 0;
 }
 
 /* "host:port", "[v6]:port" -> host, port. */
@@ -224,12 +183,9 @@ int gpu_conn_listen(const char *hostport, char *bound, size_t boundlen,
 	return fd;
 }
 
-static void set_timeout(int fd, unsigned int ms)
+static void set_timeout(struct gpu_link *l, unsigned int ms)
 {
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	l->ops->set_timeout(l, ms);
 }
 
 /* Read an id (u32 length, printable ASCII) at @p; @len bytes are there. */
@@ -250,7 +206,7 @@ static int read_id(const uint8_t *p, size_t len, char *id)
 	return 0;
 }
 
-static int recv_kind(int fd, unsigned int kind, uint8_t *buf, size_t cap, size_t *len,
+static int recv_kind(struct gpu_link *l, unsigned int kind, uint8_t *buf, size_t cap, size_t *len,
 		     char *err, size_t errlen)
 {
 	struct gpu_frame_hdr hdr;
@@ -258,9 +214,11 @@ static int recv_kind(int fd, unsigned int kind, uint8_t *buf, size_t cap, size_t
 	size_t pcap = 0;
 	int ret;
 
-	ret = gpu_conn_recv(fd, &hdr, &p, &pcap);
+	ret = gpu_conn_recv(l, &hdr, &p, &pcap);
 	if (ret) {
-		if (ret == -EPROTO || ret == -E2BIG)
+		if (l->why[0])
+			snprintf(err, errlen, "connection lost during the handshake: %s", l->why);
+		else if (ret == -EPROTO || ret == -E2BIG)
 			snprintf(err, errlen, "bad frame: %s", gpu_proto_last_error());
 		else
 			snprintf(err, errlen, "connection lost during the handshake: %s",
@@ -290,7 +248,7 @@ static int recv_kind(int fd, unsigned int kind, uint8_t *buf, size_t cap, size_t
 	return 0;
 }
 
-int gpu_handshake_client(int fd, const struct pvm_auth_secret *secret,
+int gpu_handshake_client(struct gpu_link *l, const struct pvm_auth_secret *secret,
 			 const char *client_id, char *pod_id,
 			 char *err, size_t errlen)
 {
@@ -301,14 +259,14 @@ int gpu_handshake_client(int fd, const struct pvm_auth_secret *secret,
 
 	if (idlen == 0 || idlen > GPU_PROTO_ID_MAX)
 		return -EINVAL;
-	set_timeout(fd, 10000);
+	set_timeout(l, 10000);
 	pvm_auth_nonce(cn);
 	memcpy(buf, cn, sizeof(cn));
 	gpu_put32(buf + sizeof(cn), (uint32_t)idlen);
 	memcpy(buf + sizeof(cn) + 4, client_id, idlen);
-	ret = gpu_conn_send(fd, GPU_FRAME_HELLO, buf, (uint32_t)(sizeof(cn) + 4 + idlen));
+	ret = gpu_conn_send(l, GPU_FRAME_HELLO, buf, (uint32_t)(sizeof(cn) + 4 + idlen));
 	if (!ret)
-		ret = recv_kind(fd, GPU_FRAME_CHALLENGE, buf, sizeof(buf), &len, err, errlen);
+		ret = recv_kind(l, GPU_FRAME_CHALLENGE, buf, sizeof(buf), &len, err, errlen);
 	if (ret)
 		goto out;
 	if (len != sizeof(pn)) {
@@ -318,9 +276,9 @@ int gpu_handshake_client(int fd, const struct pvm_auth_secret *secret,
 	}
 	memcpy(pn, buf, sizeof(pn));
 	pvm_auth_client_mac(secret, cn, pn, client_id, mac);
-	ret = gpu_conn_send(fd, GPU_FRAME_AUTH, mac, sizeof(mac));
+	ret = gpu_conn_send(l, GPU_FRAME_AUTH, mac, sizeof(mac));
 	if (!ret)
-		ret = recv_kind(fd, GPU_FRAME_AUTH_OK, buf, sizeof(buf), &len, err, errlen);
+		ret = recv_kind(l, GPU_FRAME_AUTH_OK, buf, sizeof(buf), &len, err, errlen);
 	if (ret)
 		goto out;
 	if (len < GPU_PROTO_MAC_LEN ||
@@ -336,11 +294,11 @@ int gpu_handshake_client(int fd, const struct pvm_auth_secret *secret,
 out:
 	if (ret == -ECONNRESET && !err[0])
 		snprintf(err, errlen, "the GPU pod closed the connection");
-	set_timeout(fd, 0);
+	set_timeout(l, 0);
 	return ret;
 }
 
-static void refuse(int fd, const char *why)
+static void refuse(struct gpu_link *l, const char *why)
 {
 	uint8_t buf[256];
 	size_t n = strlen(why);
@@ -349,10 +307,10 @@ static void refuse(int fd, const char *why)
 		n = sizeof(buf) - 4;
 	gpu_put32(buf, (uint32_t)n);
 	memcpy(buf + 4, why, n);
-	gpu_conn_send(fd, GPU_FRAME_REFUSED, buf, (uint32_t)(4 + n));
+	gpu_conn_send(l, GPU_FRAME_REFUSED, buf, (uint32_t)(4 + n));
 }
 
-int gpu_handshake_pod(int fd, const struct pvm_auth_secret *secret,
+int gpu_handshake_pod(struct gpu_link *l, const struct pvm_auth_secret *secret,
 		      const char *pod_id, char *client_id,
 		      char *err, size_t errlen)
 {
@@ -361,35 +319,35 @@ int gpu_handshake_pod(int fd, const struct pvm_auth_secret *secret,
 	size_t len, idlen = strlen(pod_id);
 	int ret;
 
-	set_timeout(fd, 10000);
-	ret = recv_kind(fd, GPU_FRAME_HELLO, buf, sizeof(buf), &len, err, errlen);
+	set_timeout(l, 10000);
+	ret = recv_kind(l, GPU_FRAME_HELLO, buf, sizeof(buf), &len, err, errlen);
 	if (ret)
 		goto out;
 	if (len < sizeof(cn) || read_id(buf + sizeof(cn), len - sizeof(cn), client_id)) {
 		snprintf(err, errlen, "malformed HELLO");
-		refuse(fd, "malformed HELLO");
+		refuse(l, "malformed HELLO");
 		ret = -EPROTO;
 		goto out;
 	}
 	memcpy(cn, buf, sizeof(cn));
 	pvm_auth_nonce(pn);
-	ret = gpu_conn_send(fd, GPU_FRAME_CHALLENGE, pn, sizeof(pn));
+	ret = gpu_conn_send(l, GPU_FRAME_CHALLENGE, pn, sizeof(pn));
 	if (!ret)
-		ret = recv_kind(fd, GPU_FRAME_AUTH, buf, sizeof(buf), &len, err, errlen);
+		ret = recv_kind(l, GPU_FRAME_AUTH, buf, sizeof(buf), &len, err, errlen);
 	if (ret)
 		goto out;
 	if (len != GPU_PROTO_MAC_LEN ||
 	    pvm_auth_client_verify(secret, cn, pn, client_id, buf)) {
 		snprintf(err, errlen, "client '%s' does not know the shared secret", client_id);
-		refuse(fd, "authentication failed: the shared secrets differ");
+		refuse(l, "authentication failed: the shared secrets differ");
 		ret = -EACCES;
 		goto out;
 	}
 	pvm_auth_pod_mac(secret, cn, pn, pod_id, buf);
 	gpu_put32(buf + GPU_PROTO_MAC_LEN, (uint32_t)idlen);
 	memcpy(buf + GPU_PROTO_MAC_LEN + 4, pod_id, idlen);
-	ret = gpu_conn_send(fd, GPU_FRAME_AUTH_OK, buf, (uint32_t)(GPU_PROTO_MAC_LEN + 4 + idlen));
+	ret = gpu_conn_send(l, GPU_FRAME_AUTH_OK, buf, (uint32_t)(GPU_PROTO_MAC_LEN + 4 + idlen));
 out:
-	set_timeout(fd, 0);
+	set_timeout(l, 0);
 	return ret;
 }

@@ -1,7 +1,8 @@
-/* pods/gpu/conn.h — TCP framing and the shared-secret handshake of the GPU
- * protocol, used by both the GPU pod and the guest shim.
+/* pods/gpu/conn.h — framing and the shared-secret handshake of the GPU
+ * protocol, used by both the GPU pod and the guest shim, on any link
+ * (link.h: TCP or libfabric); and the TCP sockets under the tcp link.
  *
- * Concepts: blocking sockets, one frame at a time (proto.h). The handshake
+ * Concepts: blocking calls, one frame at a time (proto.h). The handshake
  * is that of net/auth.h carried in GPU frames: HELLO (client nonce, client
  * id) -> CHALLENGE (pod nonce) -> AUTH (client MAC) -> AUTH_OK (pod MAC,
  * pod id) or REFUSED (reason). Both sides check the other's MAC.
@@ -12,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "link.h"
 #include "proto.h"
 
 struct pvm_auth_secret;
@@ -19,9 +21,9 @@ struct pvm_auth_secret;
 /**
  * gpu_conn_send() - send one frame (header and @len payload bytes).
  * Return: 0, or -errno (-EPIPE/-ECONNRESET when the peer is gone). Never
- * raises SIGPIPE.
+ * raises SIGPIPE (tcp).
  */
-int gpu_conn_send(int fd, unsigned int kind, const void *payload, uint32_t len);
+int gpu_conn_send(struct gpu_link *l, unsigned int kind, const void *payload, uint32_t len);
 
 /**
  * gpu_conn_recv() - receive one frame; the payload goes to *@buf, which is
@@ -29,7 +31,7 @@ int gpu_conn_send(int fd, unsigned int kind, const void *payload, uint32_t len);
  * Return: 0, -ECONNRESET (peer closed, also mid-frame), -ETIMEDOUT,
  * -EPROTO/-E2BIG (bad header, see gpu_proto_last_error()), -ENOMEM, -errno.
  */
-int gpu_conn_recv(int fd, struct gpu_frame_hdr *hdr, uint8_t **buf, size_t *cap);
+int gpu_conn_recv(struct gpu_link *l, struct gpu_frame_hdr *hdr, uint8_t **buf, size_t *cap);
 
 /**
  * gpu_conn_connect() - connect to HOST:PORT ("10.0.0.5:7400", "[::1]:7400").
@@ -54,7 +56,7 @@ void gpu_conn_tune(int fd);
  * Return: 0, -EACCES (refused, or the pod does not know the secret: @err
  * says which), -EPROTO, -ECONNRESET, -ETIMEDOUT.
  */
-int gpu_handshake_client(int fd, const struct pvm_auth_secret *secret,
+int gpu_handshake_client(struct gpu_link *l, const struct pvm_auth_secret *secret,
 			 const char *client_id, char *pod_id,
 			 char *err, size_t errlen);
 
@@ -63,7 +65,7 @@ int gpu_handshake_client(int fd, const struct pvm_auth_secret *secret,
  * (GPU_PROTO_ID_MAX + 1 bytes). A wrong MAC is answered REFUSED.
  * Return: 0, -EACCES, -EPROTO, -ECONNRESET, -ETIMEDOUT.
  */
-int gpu_handshake_pod(int fd, const struct pvm_auth_secret *secret,
+int gpu_handshake_pod(struct gpu_link *l, const struct pvm_auth_secret *secret,
 		      const char *pod_id, char *client_id,
 		      char *err, size_t errlen);
 

@@ -25,8 +25,9 @@ static void usage(FILE *f)
 		"\n"
 		"Lend this host's GPUs to CUDA programs in guests and on other hosts. Programs\n"
 		"load poolvm's libcuda.so.1 (guest/cuda) instead of NVIDIA's; it forwards their\n"
-		"driver API calls here over TCP, where they run on the real driver, which this\n"
-		"pod loads at run time (no CUDA toolkit needed to build poolvm).\n"
+		"driver API calls here over TCP (or libfabric, --gpu-fabric), where they run\n"
+		"on the real driver, which this pod loads at run time (no CUDA toolkit needed\n"
+		"to build poolvm).\n"
 		"\n"
 		"Required:\n"
 		"  --gpu all|N            serve every GPU, or the first N (devices 0..N-1)\n"
@@ -60,6 +61,21 @@ static void usage(FILE *f)
 		"                         it), remote:... (memory pods). Opened once at start\n"
 		"                         to check them, then per client\n"
 #endif
+		"  --gpu-fabric PROVIDER  also serve clients over libfabric (between hosts):\n"
+		"                         tcp (tcp;ofi_rxm), verbs (verbs;ofi_rxm), shm (same\n"
+		"                         host) or auto (verbs if there, else tcp). Clients\n"
+		"                         set POOLVM_GPU_POD=fabric://HOST:PORT. TCP clients\n"
+		"                         are served at the same time. libfabric.so.1 is\n"
+		"                         loaded when this option is given\n"
+		"  --fabric-listen HOST:PORT\n"
+		"                         the fabric endpoint's address (default: --listen's\n"
+		"                         host and its port + 1; port 0 picks a free one;\n"
+		"                         shm ignores it: the serving line prints the name)\n"
+		"  --gpu-fabric-timeout SECONDS\n"
+		"                         a fabric client not heard from for this long is\n"
+		"                         gone: its GPU memory is freed (default 20,\n"
+		"                         2..3600; both sides ping every quarter of it\n"
+		"                         when idle)\n"
 		"  --max-clients N        clients at once (64)\n"
 		"  --pod-id ID            name announced to clients (default: host name)\n"
 		"  --cuda-driver PATH     the driver library to load (libcuda.so.1)\n"
@@ -71,6 +87,9 @@ static void usage(FILE *f)
 		"\n"
 		"When clients can connect, one line goes to stdout:\n"
 		"  poolvm pod: serving 2 GPUs on 10.0.0.5:7400 (tcp)\n"
+		"with --gpu-fabric, both addresses:\n"
+		"  poolvm pod: serving 2 GPUs on 10.0.0.5:7400 (tcp) and fabric://10.0.0.5:7401\n"
+		"  (tcp;ofi_rxm)\n"
 		"A host without a driver or a GPU still serves: every call is answered\n"
 		"CUDA_ERROR_NO_DEVICE, as cuInit would answer there.\n"
 		"\n"
@@ -94,6 +113,7 @@ enum {
 	OPT_GPU = 256, OPT_LISTEN, OPT_SECRET, OPT_QUOTA, OPT_MAX_CLIENTS,
 	OPT_POD_ID, OPT_DRIVER, OPT_CONFIG, OPT_QUIET,
 	OPT_SPILL, OPT_SPILL_LIMIT, OPT_SPILL_HOST, OPT_SPILL_TIER,
+	OPT_FABRIC, OPT_FABRIC_LISTEN, OPT_FABRIC_TIMEOUT,
 };
 
 static const struct option options[] = {
@@ -106,6 +126,9 @@ static const struct option options[] = {
 	{ "cuda-driver", required_argument, NULL, OPT_DRIVER },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
+	{ "gpu-fabric", required_argument, NULL, OPT_FABRIC },
+	{ "fabric-listen", required_argument, NULL, OPT_FABRIC_LISTEN },
+	{ "gpu-fabric-timeout", required_argument, NULL, OPT_FABRIC_TIMEOUT },
 #ifdef PVM_GPU_SPILL
 	{ "gpu-spill", no_argument, NULL, OPT_SPILL },
 	{ "gpu-spill-limit", required_argument, NULL, OPT_SPILL_LIMIT },
@@ -196,6 +219,25 @@ static int parse(int argc, char **argv, struct gpu_server_config *cfg, bool *hel
 		case OPT_DRIVER:
 			cfg->driver = optarg;
 			break;
+		case OPT_FABRIC:
+			if (strcmp(optarg, "tcp") && strcmp(optarg, "verbs") &&
+			    strcmp(optarg, "shm") && strcmp(optarg, "auto")) {
+				pvm_err("pod: --gpu-fabric '%s': use tcp, verbs, shm or auto", optarg);
+				return -EINVAL;
+			}
+			cfg->fabric_provider = optarg;
+			break;
+		case OPT_FABRIC_LISTEN:
+			cfg->fabric_listen = optarg;
+			break;
+		case OPT_FABRIC_TIMEOUT:
+			if (parse_count("--gpu-fabric-timeout", optarg, 3600, &v) || v < 2) {
+				if (v < 2)
+					pvm_err("pod: --gpu-fabric-timeout takes 2..3600 seconds");
+				return -EINVAL;
+			}
+			cfg->fabric_idle_ms = (unsigned int)v * 1000;
+			break;
 		/* tests/gpu/e2e/gpu_e2e.sh and bench/gpu_bench.py look for
 		 * "--gpu-spill" in --help to run the oversubscription cases. */
 		case OPT_SPILL:
@@ -253,6 +295,10 @@ static int parse(int argc, char **argv, struct gpu_server_config *cfg, bool *hel
 		pvm_err("pod: --gpu, --listen and --secret-file are required (see --help)");
 		return -EINVAL;
 	}
+	if ((cfg->fabric_listen || cfg->fabric_idle_ms) && !cfg->fabric_provider) {
+		pvm_err("pod: --fabric-listen and --gpu-fabric-timeout need --gpu-fabric");
+		return -EINVAL;
+	}
 	if (sp->other && !sp->on) {
 		pvm_err("pod: --gpu-spill-limit, --gpu-spill-host and --gpu-spill-tier need "
 			"--gpu-spill");
@@ -277,7 +323,8 @@ int gpu_pod_main(int argc, char **argv)
 	struct pvm_conf conf = { 0 };
 	struct spill_opts sp = { 0 };
 	struct gpu_server *s;
-	const char *why;
+	const char *why, *faddr, *fprov;
+	char fabric_default[300];
 	bool help = false;
 	int n, ret;
 
@@ -306,6 +353,21 @@ int gpu_pod_main(int argc, char **argv)
 		cfg.mem_config = &spill;
 	}
 #endif
+	if (cfg.fabric_provider && !cfg.fabric_listen) {
+		/* --listen's host, its port + 1 (0 stays 0). */
+		const char *colon = strrchr(cfg.listen, ':');
+		char *end;
+		unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+
+		if (!colon || *end || port > 65534) {
+			pvm_err("pod: --listen '%s' is not HOST:PORT", cfg.listen);
+			pvm_conf_free(&conf);
+			return 2;
+		}
+		snprintf(fabric_default, sizeof(fabric_default), "%.*s:%lu",
+			 (int)(colon - cfg.listen), cfg.listen, port ? port + 1 : 0);
+		cfg.fabric_listen = fabric_default;
+	}
 	if (gpu_server_create(&cfg, &s)) {
 		pvm_conf_free(&conf);
 		return 1;
@@ -321,8 +383,13 @@ int gpu_pod_main(int argc, char **argv)
 	n = gpu_server_devices(s, &why);
 	if (why)
 		pvm_err("pod: %s: every call will be answered CUDA_ERROR_NO_DEVICE", why);
-	printf("poolvm pod: serving %d GPU%s on %s (tcp)\n", n, n == 1 ? "" : "s",
-	       gpu_server_address(s));
+	faddr = gpu_server_fabric_address(s, &fprov);
+	if (faddr)
+		printf("poolvm pod: serving %d GPU%s on %s (tcp) and %s (%s)\n", n,
+		       n == 1 ? "" : "s", gpu_server_address(s), faddr, fprov);
+	else
+		printf("poolvm pod: serving %d GPU%s on %s (tcp)\n", n, n == 1 ? "" : "s",
+		       gpu_server_address(s));
 	fflush(stdout);
 	ret = gpu_server_run(s);
 

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #include "conn.h"
 #include "cuda_abi.h"
 #include "gpu_mem.h"
+#include "link.h"
 #include "proto.h"
 
 #define MAX_DEVICES     64
@@ -144,7 +147,7 @@ struct region {
 
 struct client {
 	struct gpu_server *srv;
-	int fd;
+	struct gpu_link *link;
 	char id[GPU_PROTO_ID_MAX + 1];
 	struct handle *h;
 	uint32_t nh, caph;
@@ -169,6 +172,11 @@ struct gpu_server {
 	char pod_id[GPU_PROTO_ID_MAX + 1];
 	char addr[80];
 	int lfd;
+	struct gpu_fabric_listener *fl;
+	char faddr[200];
+	char fprov[40];
+	pthread_t fthread;
+	bool fthread_on;
 	int stop_pipe[2];
 	int ndev;
 	CUdevice dev[MAX_DEVICES];
@@ -1061,7 +1069,7 @@ static int serve_message(struct client *c, const struct gpu_frame_hdr *hdr)
 	c->deferred = CUDA_SUCCESS;
 	if (n < 0)
 		return (int)n;
-	return gpu_conn_send(c->fd, GPU_FRAME_REPLY, c->tx, (uint32_t)n);
+	return gpu_conn_send(c->link, GPU_FRAME_REPLY, c->tx, (uint32_t)n);
 }
 
 /* Free everything the client holds, whatever state it left. */
@@ -1101,9 +1109,10 @@ static void *client_thread(void *arg)
 	bool opened = false;
 	int ret;
 
-	ret = gpu_handshake_pod(c->fd, s->secret, s->pod_id, c->id, err, sizeof(err));
+	ret = gpu_handshake_pod(c->link, s->secret, s->pod_id, c->id, err, sizeof(err));
 	if (ret) {
-		pvm_err("gpu pod: handshake failed: %s", err[0] ? err : strerror(-ret));
+		pvm_err("gpu pod: handshake with %s failed: %s", c->link->peer,
+			err[0] ? err : strerror(-ret));
 		goto out;
 	}
 	c->mem.client_id = c->id;
@@ -1117,10 +1126,11 @@ static void *client_thread(void *arg)
 	c->params = aligned_alloc(64, 65536);
 	if (!c->params)
 		goto out;
-	pvm_info("gpu pod: client '%s' connected", c->id);
+	pvm_info("gpu pod: client '%s' connected (%s %s)", c->id, c->link->ops->name,
+		 c->link->peer);
 	for (;;) {
-		ret = gpu_conn_recv(c->fd, &hdr, &c->rx, &c->rxcap);
-		if (ret == -EPROTO || ret == -E2BIG)
+		ret = gpu_conn_recv(c->link, &hdr, &c->rx, &c->rxcap);
+		if ((ret == -EPROTO || ret == -E2BIG) && !c->link->why[0])
 			pvm_err("gpu pod: client '%s': %s; dropping it", c->id,
 				gpu_proto_last_error());
 		if (ret)
@@ -1128,7 +1138,8 @@ static void *client_thread(void *arg)
 		if (serve_message(c, &hdr))
 			break;
 	}
-	pvm_info("gpu pod: client '%s' gone; freeing its GPU memory and contexts", c->id);
+	pvm_info("gpu pod: client '%s' gone%s%s%s; freeing its GPU memory and contexts", c->id,
+		 c->link->why[0] ? " (" : "", c->link->why, c->link->why[0] ? ")" : "");
 out:
 	if (opened)
 		client_cleanup(c);
@@ -1145,7 +1156,7 @@ out:
 	s->nclients--;
 	pthread_cond_broadcast(&s->gone);
 	pthread_mutex_unlock(&s->lock);
-	close(c->fd);
+	gpu_link_close(c->link);
 	free(c->h);
 	free(c->r);
 	free(c->rx);
@@ -1291,6 +1302,15 @@ int gpu_server_create(const struct gpu_server_config *cfg, struct gpu_server **o
 		goto fail;
 	}
 	s->lfd = ret;
+	if (cfg->fabric_listen) {
+		ret = gpu_fabric_listen(cfg->fabric_listen, cfg->fabric_provider,
+					cfg->fabric_idle_ms, &s->fl, s->faddr, sizeof(s->faddr),
+					s->fprov, sizeof(s->fprov), err, sizeof(err));
+		if (ret) {
+			pvm_err("gpu pod: --fabric-listen: %s", err);
+			goto fail;
+		}
+	}
 	if (pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK)) {
 		ret = -errno;
 		goto fail;
@@ -1307,6 +1327,13 @@ const char *gpu_server_address(const struct gpu_server *s)
 	return s->addr;
 }
 
+const char *gpu_server_fabric_address(const struct gpu_server *s, const char **provider)
+{
+	if (provider)
+		*provider = s->fl ? s->fprov : NULL;
+	return s->fl ? s->faddr : NULL;
+}
+
 int gpu_server_devices(const struct gpu_server *s, const char **why)
 {
 	*why = drv_status == CUDA_SUCCESS ? NULL : drv_why;
@@ -1321,61 +1348,110 @@ void gpu_server_request_stop(struct gpu_server *s)
 	(void)n;
 }
 
+/* A client thread for @link (taken over: closed on failure). */
+static void spawn_client(struct gpu_server *s, struct gpu_link *link)
+{
+	struct client *c;
+	pthread_attr_t attr;
+	pthread_t t;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->nclients >= s->cfg.max_clients) {
+		pthread_mutex_unlock(&s->lock);
+		pvm_err("gpu pod: refusing a connection from %s: %u clients already (--max-clients)",
+			link->peer[0] ? link->peer : "tcp", s->nclients);
+		gpu_link_close(link);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		pthread_mutex_unlock(&s->lock);
+		gpu_link_close(link);
+		return;
+	}
+	c->srv = s;
+	c->link = link;
+	strcpy(c->id, "?");
+	c->next = s->clients;
+	s->clients = c;
+	s->nclients++;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, client_thread, c)) {
+		s->clients = c->next;
+		s->nclients--;
+		gpu_link_close(link);
+		free(c);
+	}
+	pthread_attr_destroy(&attr);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Clients over libfabric: their CONNECTs become links here. */
+static void *fabric_accept_thread(void *arg)
+{
+	struct gpu_server *s = arg;
+	struct gpu_link *link;
+
+	for (;;) {
+		int ret = gpu_fabric_accept(s->fl, -1, &link);
+
+		if (ret == -ECANCELED)
+			return NULL;
+		if (ret == 0)
+			spawn_client(s, link);
+	}
+}
+
 int gpu_server_run(struct gpu_server *s)
 {
 	struct pollfd p[2] = { { .fd = s->lfd, .events = POLLIN },
 			       { .fd = s->stop_pipe[0], .events = POLLIN } };
+	int ret = 0;
 
+	if (s->fl) {
+		ret = pthread_create(&s->fthread, NULL, fabric_accept_thread, s);
+		if (ret)
+			return -ret;
+		s->fthread_on = true;
+	}
 	for (;;) {
-		struct client *c;
-		pthread_attr_t attr;
-		pthread_t t;
+		struct gpu_link *link;
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
 		int fd;
 
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			ret = -errno;
+			break;
 		}
 		if (p[1].revents)
-			return 0;
+			break;
 		if (!p[0].revents)
 			continue;
-		fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+		fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
 		gpu_conn_tune(fd);
-		pthread_mutex_lock(&s->lock);
-		if (s->nclients >= s->cfg.max_clients) {
-			pthread_mutex_unlock(&s->lock);
-			pvm_err("gpu pod: refusing a connection: %u clients already (--max-clients)",
-				s->nclients);
-			close(fd);
+		if (gpu_link_tcp(fd, &link))
 			continue;
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+			char h[INET_ADDRSTRLEN];
+
+			inet_ntop(AF_INET, &s4->sin_addr, h, sizeof(h));
+			snprintf(link->peer, sizeof(link->peer), "%s:%u", h, ntohs(s4->sin_port));
 		}
-		c = calloc(1, sizeof(*c));
-		if (!c) {
-			pthread_mutex_unlock(&s->lock);
-			close(fd);
-			continue;
-		}
-		c->srv = s;
-		c->fd = fd;
-		strcpy(c->id, "?");
-		c->next = s->clients;
-		s->clients = c;
-		s->nclients++;
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&t, &attr, client_thread, c)) {
-			s->clients = c->next;
-			s->nclients--;
-			close(fd);
-			free(c);
-		}
-		pthread_attr_destroy(&attr);
-		pthread_mutex_unlock(&s->lock);
+		spawn_client(s, link);
 	}
+	if (s->fthread_on) {
+		gpu_fabric_listener_stop(s->fl);
+		pthread_join(s->fthread, NULL);
+		s->fthread_on = false;
+	}
+	return ret;
 }
 
 void gpu_server_destroy(struct gpu_server *s)
@@ -1387,7 +1463,7 @@ void gpu_server_destroy(struct gpu_server *s)
 		return;
 	pthread_mutex_lock(&s->lock);
 	for (c = s->clients; c; c = c->next)
-		shutdown(c->fd, SHUT_RDWR);
+		c->link->ops->shutdown(c->link);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 10;
 	while (s->nclients)
@@ -1398,6 +1474,16 @@ void gpu_server_destroy(struct gpu_server *s)
 		return;         /* a thread is stuck in the driver: leak, exit anyway */
 	if (s->lfd >= 0)
 		close(s->lfd);
+	if (s->fl) {
+		struct gpu_fabric_stats st;
+
+		gpu_fabric_listener_stats(s->fl, &st);
+		pvm_info("gpu pod: fabric: %llu clients accepted, %llu dropped by the idle "
+			 "timeout, %llu messages dropped (malformed or for no client)",
+			 (unsigned long long)st.accepted, (unsigned long long)st.timed_out,
+			 (unsigned long long)st.bad);
+		gpu_fabric_listener_close(s->fl);
+	}
 	if (s->stop_pipe[0] >= 0) {
 		close(s->stop_pipe[0]);
 		close(s->stop_pipe[1]);

@@ -5,7 +5,8 @@
  * dlopen, so poolvm neither needs the CUDA toolkit to build nor a GPU to
  * run; without a driver or a GPU every call is answered with what cuInit
  * returned (CUDA_ERROR_NO_DEVICE). Clients connect over TCP, authenticate
- * with the shared secret (net/auth.h) and get a thread each. Every context
+ * with the shared secret (net/auth.h) and get a thread each; with a
+ * fabric address, clients over libfabric too (link.h), at the same time. Every context
  * a client creates or retains is a regular context of its own, so clients
  * are isolated from each other as two processes would be; handles travel
  * as checked table indexes, never as pointers; device pointers given to
@@ -31,6 +32,9 @@ struct gpu_server_config {
 	const char *driver;             /* NULL: "libcuda.so.1" */
 	const struct gpu_mem_ops *mem;  /* NULL: gpu_mem_direct_ops */
 	const void *mem_config;         /* the backend's options (gpu_mem_client.config) */
+	const char *fabric_listen;      /* HOST:PORT of the fabric endpoint; NULL: none */
+	const char *fabric_provider;    /* tcp, verbs, shm, auto */
+	unsigned int fabric_idle_ms;    /* a silent fabric client is dropped (0: 20 s) */
 };
 
 /**
@@ -41,6 +45,13 @@ int gpu_server_create(const struct gpu_server_config *cfg, struct gpu_server **o
 
 /** gpu_server_address() - the address bound, "127.0.0.1:7400". */
 const char *gpu_server_address(const struct gpu_server *s);
+
+/**
+ * gpu_server_fabric_address() - the fabric address clients use
+ * ("fabric://10.0.0.5:7401"), NULL without one; @provider gets the
+ * libfabric provider's name ("tcp;ofi_rxm") when not NULL.
+ */
+const char *gpu_server_fabric_address(const struct gpu_server *s, const char **provider);
 
 /**
  * gpu_server_devices() - devices served; *@why is set to a sentence when

@@ -61,6 +61,8 @@ static _Atomic int failures;     /* threads mode counts from several threads */
 	} \
 } while (0)
 
+#define CHECKF(...) do { printf("FAIL: " __VA_ARGS__); printf("\n"); failures++; } while (0)
+
 static CUresult (*unsupported_fn)(void);
 
 static void offline_checks(void)
@@ -581,6 +583,56 @@ int main(int argc, char **argv)
 
 		if (rc)
 			return rc;
+	} else if (!strcmp(mode, "bigcopy") && argc > 2) {
+		/* Frames of several MiB: a synchronous HtoD of N MiB, a batch
+		 * of asynchronous copies, DtoH back, every byte checked; then
+		 * MB/s of HtoD+DtoH round trips. */
+		size_t mib = (size_t)strtoull(argv[2], NULL, 0), len = mib << 20, i;
+		unsigned char *a = malloc(len), *b = malloc(len);
+		struct timespec t0, t1;
+		CUcontext ctx;
+		CUstream st;
+		CUdeviceptr d;
+		int reps = 4, r;
+
+		if (!a || !b || !mib || mib > 32) {
+			printf("FAIL: bigcopy takes 1..32 MiB\n");
+			return 1;
+		}
+		for (i = 0; i < len; i++)
+			a[i] = (unsigned char)(i * 2654435761u >> 13);
+		EXPECT(cuInit(0), CUDA_SUCCESS);
+		EXPECT(cuDevicePrimaryCtxRetain(&ctx, 0), CUDA_SUCCESS);
+		EXPECT(cuCtxSetCurrent(ctx), CUDA_SUCCESS);
+		EXPECT(cuStreamCreate(&st, 0), CUDA_SUCCESS);
+		EXPECT(cuMemAlloc(&d, len), CUDA_SUCCESS);
+		EXPECT(cuMemcpyHtoD(d, a, len), CUDA_SUCCESS);
+		memset(b, 0, len);
+		EXPECT(cuMemcpyDtoH(b, d, len), CUDA_SUCCESS);
+		if (memcmp(a, b, len))
+			CHECKF("bigcopy: %zu MiB came back different", mib);
+		/* Queued copies of 1 MiB pieces, reversed, in one batch. */
+		for (i = 0; i + (1u << 20) <= len; i += 1u << 20)
+			EXPECT(cuMemcpyHtoDAsync(d + i, a + len - i - (1u << 20), 1u << 20, st),
+			       CUDA_SUCCESS);
+		EXPECT(cuStreamSynchronize(st), CUDA_SUCCESS);
+		EXPECT(cuMemcpyDtoH(b, d, len), CUDA_SUCCESS);
+		for (i = 0, r = 0; i + (1u << 20) <= len; i += 1u << 20)
+			r |= memcmp(b + i, a + len - i - (1u << 20), 1u << 20);
+		if (r)
+			CHECKF("bigcopy: the batch of %zu async copies came back different", mib);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (r = 0; r < reps; r++) {
+			EXPECT(cuMemcpyHtoD(d, a, len), CUDA_SUCCESS);
+			EXPECT(cuMemcpyDtoH(b, d, len), CUDA_SUCCESS);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("copy_MBps=%.1f\n", 2.0 * reps * len / 1e6 /
+		       ((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9));
+		EXPECT(cuMemFree(d), CUDA_SUCCESS);
+		EXPECT(cuStreamDestroy(st), CUDA_SUCCESS);
+		free(a);
+		free(b);
 	} else if (!strcmp(mode, "hold")) {
 		CUcontext ctx;
 		CUdeviceptr p;
