@@ -261,7 +261,7 @@ check 'grep -q "gpu pod: client .cuda-pvm-gpu-guest-[0-9]*. connected" "$T/pod.e
 # fake, threads, hold: three clients of the guest got in; refused did not.
 n_in=$(grep -c "client 'cuda-pvm-gpu-guest-[0-9]*' connected" "$T/pod.err")
 check '[ "$n_in" = 3 ]' "3 guest clients authenticated, the wrong secret did not ($n_in)"
-n_refused=$(grep -c "handshake failed: client 'cuda-pvm-gpu-guest-[0-9]*' does not know the shared secret" "$T/pod.err")
+n_refused=$(grep -c "handshake \(with [^ ]* \)\?failed: client 'cuda-pvm-gpu-guest-[0-9]*' does not know the shared secret" "$T/pod.err")
 check '[ "$n_refused" = 1 ]' "the pod refused the guest's wrong secret, naming the guest's client"
 drained=
 for _ in $(seq 100); do
