@@ -41,6 +41,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hostport.h"
+
 struct pvm_wire_msg;
 struct net_endpoint;
 struct net_mr;
@@ -264,13 +266,5 @@ int net_rma_write_batch(struct net_endpoint *ep, net_peer_t peer,
 
 /** net_strerror() - text for an -errno returned by this module. */
 const char *net_strerror(int err);
-
-/**
- * net_split_host_port() - split "host:port" or "[v6addr]:port".
- * Return: 0, or -EINVAL when either part is empty, too long for its buffer,
- * or the port is not a number. Any thread.
- */
-int net_split_host_port(const char *text, char *host, size_t hostlen,
-			char *port, size_t portlen);
 
 #endif

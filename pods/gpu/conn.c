@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "hostport.h"
 
 int gpu_conn_send(struct gpu_link *l, unsigned int kind, const void *payload, uint32_t len)
 {
@@ -53,34 +54,6 @@ int gpu_conn_recv(struct gpu_link *l, struct gpu_frame_hdr *hdr, uint8_t **buf, 
 	return hdr->len ? gpu_link_recv(l, *buf, hdr->len) : 0;
 }
 
-/* "host:port", "[v6]:port" -> host, port. */
-static int split_hostport(const char *hp, char *host, size_t hostlen, char *port, size_t portlen)
-{
-	const char *colon;
-	size_t n;
-
-	if (hp[0] == '[') {
-		const char *end = strchr(hp, ']');
-
-		if (!end || end[1] != ':')
-			return -EINVAL;
-		n = (size_t)(end - hp - 1);
-		colon = end + 1;
-		hp++;
-	} else {
-		colon = strrchr(hp, ':');
-		if (!colon)
-			return -EINVAL;
-		n = (size_t)(colon - hp);
-	}
-	if (n == 0 || n >= hostlen || !colon[1] || strlen(colon + 1) >= portlen)
-		return -EINVAL;
-	memcpy(host, hp, n);
-	host[n] = '\0';
-	strcpy(port, colon + 1);
-	return 0;
-}
-
 void gpu_conn_tune(int fd)
 {
 	int one = 1, idle = 5, intvl = 2, cnt = 3;
@@ -102,7 +75,7 @@ static int resolve(const char *hostport, bool passive, struct addrinfo **res,
 	char host[256], port[16];
 	int ret;
 
-	if (split_hostport(hostport, host, sizeof(host), port, sizeof(port))) {
+	if (net_split_host_port(hostport, host, sizeof(host), port, sizeof(port))) {
 		snprintf(err, errlen, "'%s' is not HOST:PORT (e.g. 10.0.0.5:7400 or [::1]:7400)",
 			 hostport);
 		return -EINVAL;

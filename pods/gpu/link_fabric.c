@@ -55,6 +55,7 @@
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
 
+#include "hostport.h"
 #include "proto.h"
 
 #define L_MAGIC         0x4c475650u     /* "PVGL" */
@@ -1040,36 +1041,6 @@ static int ep_address(struct fep *ep, char *buf, size_t len)
 	}
 }
 
-/* "host:port" or "[v6]:port" -> host, port. */
-static int split(const char *hp, char *host, size_t hl, char *port, size_t pl)
-{
-	const char *colon, *h = hp;
-	size_t n;
-
-	if (hp[0] == '[') {
-		const char *end = strchr(hp, ']');
-
-		if (!end || end[1] != ':')
-			return -EINVAL;
-		h = hp + 1;
-		n = (size_t)(end - h);
-		colon = end + 1;
-	} else {
-		colon = strrchr(hp, ':');
-		if (!colon)
-			return -EINVAL;
-		n = (size_t)(colon - hp);
-	}
-	if (n == 0 || n >= hl || !colon[1] || strlen(colon + 1) >= pl)
-		return -EINVAL;
-	for (const char *c = colon + 1; *c; c++)
-		if (*c < '0' || *c > '9')
-			return -EINVAL;
-	memcpy(host, h, n);
-	host[n] = '\0';
-	strcpy(port, colon + 1);
-	return 0;
-}
 
 /* ---- the link ops ---- */
 
@@ -1313,7 +1284,7 @@ int gpu_fabric_listen(const char *hostport, const char *provider, unsigned int i
 	char host[256], port[16], addr[200];
 	int ret;
 
-	if (split(hostport, host, sizeof(host), port, sizeof(port))) {
+	if (net_split_host_port(hostport, host, sizeof(host), port, sizeof(port))) {
 		snprintf(err, errlen, "'%s' is not HOST:PORT (e.g. 10.0.0.5:7401)", hostport);
 		return -EINVAL;
 	}
@@ -1408,7 +1379,7 @@ int gpu_fabric_connect(const char *hostport, const char *provider,
 	bool shm = provider && !strcmp(provider, "shm");
 	int ret;
 
-	if (!shm && split(hostport, host, sizeof(host), port, sizeof(port))) {
+	if (!shm && net_split_host_port(hostport, host, sizeof(host), port, sizeof(port))) {
 		snprintf(err, errlen, "'" GPU_LINK_FABRIC_SCHEME "%s' is not "
 			 GPU_LINK_FABRIC_SCHEME "HOST:PORT", hostport);
 		return -EINVAL;
