@@ -26,8 +26,10 @@
  *    LEARNED_REGION_PRIOR pseudo-events, multiplies the page's density.
  *  - Eviction: LEARNED_OLDEST pages from the LRU end and LEARNED_RANDOM
  *    drawn at random; the one with the lowest density goes, the older
- *    among equals. Where nothing is known yet every density is equal and
- *    the policy is LRU.
+ *    among equals, unless its density is not below LEARNED_LRU_MARGIN of
+ *    the least recently used page's: unsure, the policy evicts that one
+ *    (LRU). Where nothing is known yet every density is equal and the
+ *    policy is LRU.
  *  - For the pager's recency tracking, the runner-up of each eviction is
  *    re-armed: if it is still in use, its next write is observed.
  * Costs: O(1) per access (a hash lookup, two counters, an LRU move);
@@ -57,6 +59,7 @@ extern const struct swap_policy_ops swap_policy_learned_ops;
 #define LEARNED_PERIOD_MIN  256
 #define LEARNED_DECAY       0.97f
 #define LEARNED_PRIOR_EVENTS 0.25    /* prior hits per cache page it stands for */
+#define LEARNED_LRU_MARGIN  0.8f     /* below this share of the LRU page's density */
 #define LEARNED_SEED        0x6c6561726e656421ULL
 #define LP_NIL              UINT32_MAX
 #ifndef LEARNED_REGION_SHIFT
@@ -560,6 +563,13 @@ static int lp_evict(struct swap_policy *p, uint64_t *page)
 			second = cand[k];
 			second_s = s;
 		}
+	}
+	/* Unsure: unless a candidate is clearly worth less than the least
+	 * recently used page, that one goes (LRU). */
+	if (n < l->nres && best != cand[0] &&
+	    best_s >= LEARNED_LRU_MARGIN * score(l, &l->pages[cand[0]])) {
+		second = best;
+		best = cand[0];
 	}
 	count_event(l, &l->pages[best], false);
 	*page = l->pages[best].page;
