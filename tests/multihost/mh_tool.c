@@ -22,6 +22,7 @@
  * Test code only: nothing here is part of poolvm.
  */
 #include "tier.h"
+#include "raw_fabric.h"
 #include "wire.h"
 
 #include <arpa/inet.h>
@@ -167,17 +168,6 @@ static int roundtrip(const char *spec, size_t npages)
 
 /* ---- garbage ---- */
 
-struct raw {
-	struct fi_info *info;
-	struct fid_fabric *fabric;
-	struct fid_domain *domain;
-	struct fid_cq *cq;
-	struct fid_av *av;
-	struct fid_ep *ep;
-	fi_addr_t pod;
-	struct fi_context2 ctx;
-};
-
 static int parse_addr(const char *text, struct sockaddr_in *sin)
 {
 	char host[64];
@@ -190,92 +180,6 @@ static int parse_addr(const char *text, struct sockaddr_in *sin)
 		return -EINVAL;
 	sin->sin_port = htons((uint16_t)port);
 	return 0;
-}
-
-static int raw_open_from(struct raw *r, const char *pod, const char *from)
-{
-	struct fi_info *hints = fi_allocinfo();
-	struct fi_cq_attr cqa = { .format = FI_CQ_FORMAT_MSG, .wait_obj = FI_WAIT_NONE };
-	struct fi_av_attr ava = { .type = FI_AV_TABLE };
-	struct sockaddr_in sin;
-	int rc;
-
-	if (!hints || parse_addr(pod, &sin))
-		return -EINVAL;
-	hints->caps = FI_MSG | FI_SEND | FI_RECV;
-	hints->mode = FI_CONTEXT | FI_CONTEXT2;
-	hints->ep_attr->type = FI_EP_RDM;
-	hints->fabric_attr->prov_name = strdup("tcp;ofi_rxm");
-	rc = fi_getinfo(FI_VERSION(1, 9), from, "0", FI_SOURCE, hints, &r->info);
-	fi_freeinfo(hints);
-	if (!rc)
-		rc = fi_fabric(r->info->fabric_attr, &r->fabric, NULL);
-	if (!rc)
-		rc = fi_domain(r->fabric, r->info, &r->domain, NULL);
-	if (!rc)
-		rc = fi_cq_open(r->domain, &cqa, &r->cq, NULL);
-	if (!rc)
-		rc = fi_av_open(r->domain, &ava, &r->av, NULL);
-	if (!rc)
-		rc = fi_endpoint(r->domain, r->info, &r->ep, NULL);
-	if (!rc)
-		rc = fi_ep_bind(r->ep, &r->av->fid, 0);
-	if (!rc)
-		rc = fi_ep_bind(r->ep, &r->cq->fid, FI_TRANSMIT | FI_RECV);
-	if (!rc)
-		rc = fi_enable(r->ep);
-	if (!rc && fi_av_insert(r->av, &sin, 1, &r->pod, 0, NULL) != 1)
-		rc = -FI_EINVAL;
-	return rc;
-}
-
-static void raw_close(struct raw *r)
-{
-	if (r->ep)
-		fi_close(&r->ep->fid);
-	if (r->av)
-		fi_close(&r->av->fid);
-	if (r->cq)
-		fi_close(&r->cq->fid);
-	if (r->domain)
-		fi_close(&r->domain->fid);
-	if (r->fabric)
-		fi_close(&r->fabric->fid);
-	if (r->info)
-		fi_freeinfo(r->info);
-}
-
-/* Send one datagram; wait up to 3 s for its local completion. */
-static int raw_send(struct raw *r, const void *buf, size_t len)
-{
-	uint64_t deadline = now_ns() + 3000000000ull;
-	ssize_t rc;
-
-	do {
-		rc = fi_send(r->ep, buf, len, NULL, r->pod, &r->ctx);
-		if (rc == -FI_EAGAIN) {
-			struct fi_cq_msg_entry e;
-
-			fi_cq_read(r->cq, &e, 1);
-		}
-	} while (rc == -FI_EAGAIN && now_ns() < deadline);
-	if (rc)
-		return (int)rc;
-	while (now_ns() < deadline) {
-		struct fi_cq_msg_entry e;
-		ssize_t n = fi_cq_read(r->cq, &e, 1);
-
-		if (n == 1 && e.op_context == &r->ctx)
-			return 0;
-		if (n == -FI_EAVAIL) {
-			struct fi_cq_err_entry err = { 0 };
-
-			fi_cq_readerr(r->cq, &err, 0);
-			if (err.op_context == &r->ctx)
-				return -(int)err.err;
-		}
-	}
-	return -ETIMEDOUT;
 }
 
 static void put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
@@ -300,24 +204,23 @@ static ssize_t encode_hello(uint8_t *buf, size_t cap)
 static int garbage(const char *pod, const char *from)
 {
 	static uint8_t buf[PVM_WIRE_MAX_MSG];
-	struct raw r = { 0 };
+	struct raw_ep *r = NULL;
 	struct pvm_wire_msg m;
 	struct sockaddr_in sin;
 	uint64_t rng = 42;
 	ssize_t len;
 	int rc, fd, sent = 0;
 
-	rc = raw_open_from(&r, pod, from);
+	rc = raw_open_from(pod, from, &r);
 	if (rc) {
 		fprintf(stderr, "mh_tool: endpoint from %s to %s: %s\n", from, pod,
-			fi_strerror(-rc));
-		raw_close(&r);
+			strerror(-rc));
 		return 1;
 	}
 #define SEND(what, l) do { \
-		rc = raw_send(&r, buf, (size_t)(l)); \
+		rc = raw_send(r, buf, (size_t)(l), 3000); \
 		printf("mh_tool: sent %-34s %5zu bytes: %s\n", what, (size_t)(l), \
-		       rc ? fi_strerror(-rc) : "ok"); \
+		       rc ? strerror(-rc) : "ok"); \
 		sent += rc == 0; \
 	} while (0)
 
@@ -377,7 +280,7 @@ static int garbage(const char *pod, const char *from)
 		buf[i] = (uint8_t)next_rand(&rng);
 	SEND("64 KiB of random bytes", sizeof(buf));
 #undef SEND
-	raw_close(&r);
+	raw_close(r);
 
 	/* A plain TCP client writing junk at the provider's own listener. */
 	if (!parse_addr(pod, &sin) && (fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0) {

@@ -100,6 +100,11 @@ static int post_recv(struct raw_ep *r)
 
 int raw_open(const char *pod_addr, struct raw_ep **out)
 {
+	return raw_open_from(pod_addr, "127.0.0.1", out);
+}
+
+int raw_open_from(const char *pod_addr, const char *from, struct raw_ep **out)
+{
 	struct fi_info *hints = fi_allocinfo();
 	struct fi_cq_attr cq_attr = { .format = FI_CQ_FORMAT_MSG, .wait_obj = FI_WAIT_NONE };
 	struct fi_av_attr av_attr = { .type = FI_AV_TABLE };
@@ -128,7 +133,7 @@ int raw_open(const char *pod_addr, struct raw_ep **out)
 				      FI_MR_ALLOCATED | FI_MR_ENDPOINT;
 	hints->domain_attr->threading = FI_THREAD_DOMAIN;
 	hints->fabric_attr->prov_name = strdup("tcp;ofi_rxm");
-	ret = fi_getinfo(FI_VERSION(1, 9), "127.0.0.1", "0", FI_SOURCE, hints,
+	ret = fi_getinfo(FI_VERSION(1, 9), from, "0", FI_SOURCE, hints,
 			 &r->info);
 	fi_freeinfo(hints);
 	if (ret)

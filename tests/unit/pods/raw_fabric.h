@@ -10,8 +10,12 @@
 struct raw_ep;
 
 /* Open an endpoint on 127.0.0.1 and insert @pod_addr ("127.0.0.1:port").
- * Return 0 or a negative libfabric/errno code. */
+ * Return 0 or a negative errno code. */
 int raw_open(const char *pod_addr, struct raw_ep **out);
+
+/* The same, bound to the local address @from (an interface's IPv4
+ * address, e.g. inside a network namespace). */
+int raw_open_from(const char *pod_addr, const char *from, struct raw_ep **out);
 void raw_close(struct raw_ep *r);
 
 /* This endpoint's libfabric name (what HELLO carries). */
