@@ -17,6 +17,7 @@
 #include "ctl_server.h"
 #include "pod.h"
 #include "pod_control.h"
+#include "pod_opts.h"
 #include "registry.h"
 #include "server.h"     /* gpu_pod_main(): poolvm pod --gpu */
 
@@ -193,11 +194,8 @@ static int parse(int argc, char **argv, struct pod_config *cfg, bool *help)
 			cfg->secret_file = optarg;
 			break;
 		case OPT_FABRIC:
-			if (strcmp(optarg, "auto") && strcmp(optarg, "verbs") &&
-			    strcmp(optarg, "tcp") && strcmp(optarg, "shm")) {
-				pvm_err("pod: --fabric '%s': use auto, verbs, tcp or shm", optarg);
+			if (pod_opt_fabric("--fabric", optarg))
 				return -EINVAL;
-			}
 			cfg->fabric = optarg;
 			break;
 		case OPT_HUGEPAGES:
@@ -229,10 +227,8 @@ static int parse(int argc, char **argv, struct pod_config *cfg, bool *help)
 			cli_metrics = optarg;
 			break;
 		case OPT_POD_ID:
-			if (!optarg[0] || strlen(optarg) > 64) {
-				pvm_err("pod: --pod-id must have 1 to 64 characters");
+			if (pod_opt_pod_id(optarg))
 				return -EINVAL;
-			}
 			cfg->pod_id = optarg;
 			break;
 		case OPT_SLAB:

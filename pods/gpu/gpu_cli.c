@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "conf.h"
+#include "pod_opts.h"
 #include "server.h"
 #ifdef PVM_GPU_SPILL
 #include "gpu_mem_spill.h"
@@ -210,21 +211,16 @@ static int parse(int argc, char **argv, struct gpu_server_config *cfg, bool *hel
 			cfg->max_clients = (unsigned int)v;
 			break;
 		case OPT_POD_ID:
-			if (!optarg[0] || strlen(optarg) > 64) {
-				pvm_err("pod: --pod-id must have 1 to 64 characters");
+			if (pod_opt_pod_id(optarg))
 				return -EINVAL;
-			}
 			cfg->pod_id = optarg;
 			break;
 		case OPT_DRIVER:
 			cfg->driver = optarg;
 			break;
 		case OPT_FABRIC:
-			if (strcmp(optarg, "tcp") && strcmp(optarg, "verbs") &&
-			    strcmp(optarg, "shm") && strcmp(optarg, "auto")) {
-				pvm_err("pod: --gpu-fabric '%s': use tcp, verbs, shm or auto", optarg);
+			if (pod_opt_fabric("--gpu-fabric", optarg))
 				return -EINVAL;
-			}
 			cfg->fabric_provider = optarg;
 			break;
 		case OPT_FABRIC_LISTEN:
