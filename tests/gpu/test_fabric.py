@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 
+import gpulib
+
 POD, CLIENT, SHIM, FAKE, HOSTILE, PODNET, LEAN = sys.argv[1:8]
 ID = "pvm-gf-%d" % os.getpid()
 POD_NS, CL_NS = ID + "-pod1", ID + "-vmm"
@@ -92,23 +94,8 @@ def start_pod(exe, secret, log, extra=(), stats=None, listen=TCP_ADDR):
     return p, line
 
 
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def drained(stats, timeout):
-    end = time.time() + timeout
-    text = ""
-    while time.time() < end:
-        text = read(stats).strip()
-        if text == "contexts=0 allocations=0 bytes=0 reserved=0":
-            return True, text
-        time.sleep(0.05)
-    return False, text
+read = gpulib.read
+drained = gpulib.drained
 
 
 def main():

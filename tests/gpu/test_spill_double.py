@@ -32,6 +32,8 @@ import sys
 import tempfile
 import time
 
+import gpulib
+
 POD, CLIENT, SHIM, FAKE = sys.argv[1:5]
 GPU_WORK, PTX = (sys.argv[5:7] + [None, None])[:2]     # when nvcc built them
 QUOTA = 8 << 20
@@ -60,11 +62,7 @@ def start_pod(name, extra, stats):
 
 
 def read(name):
-    try:
-        with open(os.path.join(tmp, name)) as f:
-            return f.read()
-    except OSError:
-        return ""
+    return gpulib.read(os.path.join(tmp, name))
 
 
 def client_env(addr):
@@ -72,15 +70,7 @@ def client_env(addr):
                 POOLVM_GPU_SECRET_FILE=SECRET)
 
 
-def drained(stats, timeout=10):
-    end = time.time() + timeout
-    text = ""
-    while time.time() < end:
-        text = read(stats).strip()
-        if text == "contexts=0 allocations=0 bytes=0 reserved=0":
-            return True, text
-        time.sleep(0.05)
-    return False, text
+drained = gpulib.drained
 
 
 def spill_stats(name):
