@@ -62,15 +62,9 @@ extern const struct swap_policy_ops swap_policy_learned_ops;
 #define LEARNED_LRU_MARGIN  0.8f     /* below this share of the LRU page's density */
 #define LEARNED_SEED        0x6c6561726e656421ULL
 #define LP_NIL              UINT32_MAX
-#ifndef LEARNED_REGION_SHIFT
 #define LEARNED_REGION_SHIFT 9       /* 2 MiB regions of 4 KiB pages */
-#endif
-#ifndef LEARNED_REGIONS
 #define LEARNED_REGIONS     4096     /* hashed buckets */
-#endif
-#ifndef LEARNED_REGION_PRIOR
 #define LEARNED_REGION_PRIOR 64.0f   /* pseudo-events at the global rate */
-#endif
 
 enum lp_state { LP_FREE, LP_RESIDENT, LP_GHOST };
 
@@ -177,17 +171,15 @@ static void count_event(struct learned *l, struct lpage *r, bool hit)
 	unsigned b = lm_age_bin(l->now - r->last, l->inv_unit);
 	struct lregion *g = region(l, r->page);
 
-	if (hit)
-		g->hits += 1;
-	else
-		g->evictions += 1;
-	l->reg_hits += hit;
 	l->reg_events += 1;
 	if (hit) {
+		g->hits += 1;
+		l->reg_hits += 1;
 		l->online.hits[c][b] += 1;
 		l->total.hits[c][b] += 1;
 		l->own_hits += 1;
 	} else {
+		g->evictions += 1;
 		l->online.evictions[c][b] += 1;
 		l->total.evictions[c][b] += 1;
 		r->ev_class = (uint8_t)c;
@@ -201,7 +193,6 @@ static void uncount_eviction(struct learned *l, const struct lpage *r)
 {
 	float *o = &l->online.evictions[r->ev_class][r->ev_bin];
 	float *t = &l->total.evictions[r->ev_class][r->ev_bin];
-
 	struct lregion *g = region(l, r->page);
 
 	*o = *o > 1 ? *o - 1 : 0;
@@ -523,7 +514,7 @@ static int lp_evict(struct swap_policy *p, uint64_t *page)
 {
 	struct learned *l = to_l(p);
 	uint32_t cand[LEARNED_SAMPLES], best = LP_NIL, second = LP_NIL;
-	float best_s = 0, second_s = 0;
+	float best_s = 0, second_s = 0, tail_s = 0;
 	unsigned n;
 
 	if (!l->nres)
@@ -550,6 +541,8 @@ static int lp_evict(struct swap_policy *p, uint64_t *page)
 		const struct lpage *r = &l->pages[cand[k]];
 		float s = score(l, r);
 
+		if (k == 0)
+			tail_s = s;     /* the least recently used page's */
 		/* Older first among equals: LRU is the tie-breaker. */
 		if (best == LP_NIL || s < best_s ||
 		    (s == best_s && r->last < l->pages[best].last)) {
@@ -567,7 +560,7 @@ static int lp_evict(struct swap_policy *p, uint64_t *page)
 	/* Unsure: unless a candidate is clearly worth less than the least
 	 * recently used page, that one goes (LRU). */
 	if (n < l->nres && best != cand[0] &&
-	    best_s >= LEARNED_LRU_MARGIN * score(l, &l->pages[cand[0]])) {
+	    best_s >= LEARNED_LRU_MARGIN * tail_s) {
 		second = best;
 		best = cand[0];
 	}

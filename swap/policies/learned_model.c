@@ -83,10 +83,10 @@ static void class_density(const float *hits, const float *evs, float *d)
 
 void lm_density(const struct learned_model *m, struct lm_density *out)
 {
-	pthread_once(&bin_widths_once, bin_widths_init);
 	float all_h[LM_AGE_BINS] = { 0 }, all_e[LM_AGE_BINS] = { 0 };
 	double events[LM_CLASSES];
 
+	pthread_once(&bin_widths_once, bin_widths_init);
 	for (unsigned c = 0; c < LM_CLASSES; c++) {
 		events[c] = 0;
 		for (unsigned b = 0; b < LM_AGE_BINS; b++) {
