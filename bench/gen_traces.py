@@ -78,11 +78,15 @@ def fam_stack(rng, n_acc):
     p_new = rng.uniform(0.02, 0.1)
     mean_depth = rng.randint(200, 4000)
     for _ in range(n_acc):
-        if not stack or rng.random() < p_new:
+        # A depth beyond the stack is a new page: clamping it to the
+        # bottom (as this did until 2026-11-24) made the least recently
+        # used page the hottest one, 14-18 % of all accesses: a hidden
+        # loop through the stack's bottom, not an LRU-friendly trace.
+        d = int(rng.expovariate(1.0 / mean_depth))
+        if not stack or rng.random() < p_new or d >= len(stack):
             page = nxt
             nxt += 1
         else:
-            d = min(int(rng.expovariate(1.0 / mean_depth)), len(stack) - 1)
             page = stack.pop(len(stack) - 1 - d)
         stack.append(page)
         if len(stack) > 60000:
