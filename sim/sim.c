@@ -85,6 +85,7 @@ int sim_replay_policy_keep(const struct sim_workload *w, const struct swap_polic
 	/* The loop is timed as a whole: per-call clock reads would cost more
 	 * than the cheapest policies. What is not policy here is an array
 	 * lookup per access and a hash lookup per eviction. */
+	out->decisions = out->decision_ns = 0;
 	start = pvm_now_ns();
 	for (i = 0; i < t->count; i++) {
 		uint32_t id = w->ids[i];
@@ -97,8 +98,14 @@ int sim_replay_policy_keep(const struct sim_workload *w, const struct swap_polic
 		}
 		misses++;
 		if (resident_count == cache_pages) {
+			uint64_t t0 = w->time_decisions ? pvm_now_ns() : 0;
+
 			if (swap_policy_evict(policy, &victim) < 0)
 				goto err_evict;
+			if (w->time_decisions) {
+				out->decision_ns += pvm_now_ns() - t0;
+				out->decisions++;
+			}
 			if (!u64map_get(&w->page_ids, victim, &vid) || !resident[vid])
 				goto err_victim;
 			resident[vid] = 0;

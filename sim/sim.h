@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdbool.h>
+
 #include "policy.h"
 #include "prefetch.h"
 #include "trace.h"
@@ -31,12 +33,15 @@ struct sim_workload {
 	struct u64map page_ids;         /* page -> dense id */
 	uint32_t *next_use;             /* per access, built on first OPT replay */
 	const void *policy_model;       /* swap_policy_env.model for replays */
+	bool time_decisions;            /* time each evict() (sim_result.decision_ns) */
 };
 
 struct sim_result {
 	uint64_t accesses;
 	uint64_t misses;
 	uint64_t policy_ns;             /* wall time of the replay loop */
+	uint64_t decisions;             /* evict() calls, when timed */
+	uint64_t decision_ns;           /* their time, two clock reads each included */
 };
 
 /**

@@ -50,6 +50,7 @@ struct cli {
 	const char *prefetch_policy;            /* --prefetch-policy, default clock */
 	int name_width;                         /* of the trace column */
 	bool header_printed;
+	uint64_t decisions, decision_ns;        /* the learned policy's, timed */
 };
 
 /* One trace's results, kept for the plot. */
@@ -107,7 +108,10 @@ static void sim_usage(FILE *f, const struct cli *c)
 "        Instead of the table, print one JSON object per run (one per line)\n"
 "        with trace, policy, cache_pages, cache_fraction, footprint,\n"
 "        accesses, hits, misses, miss_ratio, opt_misses, opt_miss_ratio,\n"
-"        gap_points, misses_vs_opt and ns_per_access.\n"
+"        gap_points, misses_vs_opt and ns_per_access; for the learned\n"
+"        policy also ns_per_decision: the mean time of one evict() call,\n"
+"        timed call by call in a replay of its own (two clock reads each\n"
+"        included).\n"
 "    --plot FILE.png\n"
 "        Draw the miss ratio against the cache size (%% of footprint) for\n"
 "        each policy, one panel per trace.%s\n"
@@ -334,6 +338,8 @@ static void print_row(struct cli *c, const char *trace, const struct cli_policy 
 		snprintf(vs_opt, sizeof(vs_opt), "%.2f", ratio(r->misses, opt->misses));
 	else
 		snprintf(vs_opt, sizeof(vs_opt), "%s", r->misses ? "-" : "1.00");
+	c->decisions += r->decisions;
+	c->decision_ns += r->decision_ns;
 	if (p->ops)
 		snprintf(ns, sizeof(ns), "%.1f", ratio(r->policy_ns, r->accesses));
 	else
@@ -386,6 +392,8 @@ static void print_json(const struct cli *c, const char *trace, const struct cli_
 		json_add_fixed(o, "ns_per_access", ratio(r->policy_ns, r->accesses), 2);
 	else
 		json_object_object_add(o, "ns_per_access", NULL);
+	if (r->decisions)
+		json_add_fixed(o, "ns_per_decision", ratio(r->decision_ns, r->decisions), 1);
 	fprintf(c->out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 }
@@ -447,6 +455,17 @@ static int replay_timed(const struct sim_workload *w, const struct swap_policy_o
 		spent += again.policy_ns;
 		if (ret == 0 && again.policy_ns < r->policy_ns)
 			r->policy_ns = again.policy_ns;
+	}
+	/* The learned policy's decisions are timed one by one in a run of
+	 * their own (the clock reads would weigh on the loop's time). */
+	if (ret == 0 && strcmp(ops->name, SIM_LEARNED) == 0) {
+		struct sim_workload timed = *w;
+		struct sim_result d;
+
+		timed.time_decisions = true;
+		ret = sim_replay_policy(&timed, ops, cache, &d, err);
+		r->decisions = d.decisions;
+		r->decision_ns = d.decision_ns;
 	}
 	return ret;
 }
@@ -658,6 +677,10 @@ static int run_all(struct cli *c)
 			"\nMISS%%: misses / accesses. GAP: MISS%% minus OPT's, in points. xOPT: misses / OPT's.\n"
 			"NS/ACC: replay loop time / accesses: the policy's decisions plus a few ns of\n"
 			"simulator bookkeeping (fifo, which decides nothing, shows that floor).\n");
+	if (ret == 0 && !c->json && c->decisions)
+		fprintf(c->out, "learned: %.0f ns per decision (evict(), timed call by call, "
+			"%llu calls)\n", ratio(c->decision_ns, c->decisions),
+			(unsigned long long)c->decisions);
 	if (ret == 0 && c->plot)
 		ret = write_plot(c, trs);
 	for (size_t i = 0; i < c->ntraces; i++) {

@@ -488,6 +488,8 @@ static void json_output_has_one_object_per_run_with_the_required_fields(void **s
 			assert_true(json_object_get_double(v) == 1.0);
 			json_object_object_get_ex(o, "ns_per_access", &v);
 			assert_true(json_object_is_type(v, json_type_double));
+			/* decisions are timed one by one for the learned policy only */
+			assert_false(json_object_object_get_ex(o, "ns_per_decision", NULL));
 		} else {
 			assert_string_equal(policy, "opt");
 			json_object_object_get_ex(o, "gap_points", &v);
@@ -520,6 +522,36 @@ static void table_has_a_row_per_run_and_all_means_every_policy(void **state)
 	for (char *p = text; (p = strstr(p, " 5 ")); p++)
 		rows++;
 	assert_int_equal(rows, want);
+	free(text);
+	unlink(path);
+	free(path);
+}
+
+/* The learned policy's decisions are timed call by call: a positive mean
+ * where it evicted, and the text table's footnote says it too. */
+static void learned_decisions_are_timed(void **state)
+{
+	char *path = write_loop_trace(20, 5);
+	char *json[] = { "sim", "--trace", path, "--cache", "10", "--policy", "learned",
+			 "--json", NULL };
+	char *table[] = { "sim", "--trace", path, "--cache", "10", "--policy", "learned", NULL };
+	struct json_object *o, *v;
+	char *text = NULL;
+
+	(void)state;
+	if (!policy_registered("learned")) {
+		free(path);
+		skip();
+	}
+	assert_int_equal(run_cli(json, &text), 0);
+	o = json_tokener_parse(text);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "ns_per_decision", &v));
+	assert_true(json_object_get_double(v) > 0);
+	json_object_put(o);
+	free(text);
+	assert_int_equal(run_cli(table, &text), 0);
+	assert_non_null(strstr(text, "ns per decision"));
 	free(text);
 	unlink(path);
 	free(path);
@@ -612,6 +644,7 @@ int main(void)
 		cmocka_unit_test(cache_sizes_take_pages_or_a_fraction_of_the_footprint),
 		cmocka_unit_test(json_output_has_one_object_per_run_with_the_required_fields),
 		cmocka_unit_test(table_has_a_row_per_run_and_all_means_every_policy),
+		cmocka_unit_test(learned_decisions_are_timed),
 		cmocka_unit_test(cli_exit_statuses_tell_usage_from_failure),
 		cmocka_unit_test(plot_writes_a_png_or_says_it_cannot),
 	};
