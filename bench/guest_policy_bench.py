@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bench/guest_policy_bench.py — eviction policies in a real guest: the ML
-workloads of the trace corpus (numpy and PyTorch MLP training, unmodified
-Debian packages) run for a fixed time at a fraction of their guest's RAM
+workloads of the trace corpus (numpy and PyTorch MLP training, and
+linear-sgd: logistic regression over a 256 MiB dataset read in order,
+epoch after epoch; unmodified Debian packages) run for a fixed time at a fraction of their guest's RAM
 local, once per policy, in one run; more training steps is better.
 
 Needs the corpus guest (sim/corpus/make_corpus.sh --image-only builds it in
@@ -12,7 +13,7 @@ it boots `poolvm run --mem MEM --local FRAC --policy P --prefetch PF
 over the best classical policy's (> 1: learned trains faster).
 
 Usage: bench/guest_policy_bench.py [--build DIR] [--work DIR]
-         [--workloads numpy-mlp,torch-mlp] [--policies LIST] [--mem 512M]
+         [--workloads numpy-mlp,torch-mlp,linear-sgd] [--policies LIST] [--mem 512M]
          [--local 25%] [--budget 30] [--repeat 1] [--json FILE]
 """
 import argparse
@@ -31,7 +32,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", default="/tmp/b1")
     ap.add_argument("--work", default="/var/tmp/pvm-corpus")
-    ap.add_argument("--workloads", default="numpy-mlp,torch-mlp")
+    ap.add_argument("--workloads", default="numpy-mlp,torch-mlp,linear-sgd")
     ap.add_argument("--policies", default=",".join(CLASSICAL + ["learned"]))
     ap.add_argument("--prefetch", default="stride")
     ap.add_argument("--mem", default="512M")

@@ -592,8 +592,17 @@ static int lp_evict(struct swap_policy *p, uint64_t *page)
 	}
 	for (unsigned k = 0; k < n; k++) {
 		const struct lpage *r = &l->pages[cand[k]];
-		float s = score(l, r);
+		bool from_tail = n < l->nres && k < LEARNED_OLDEST;
+		float s;
 
+		/* Prefetched and not used yet: its use is still to come (the
+		 * pager often never sees it: a prefetched page is mapped, so its
+		 * reads do not fault). It leaves in LRU order, first among
+		 * the oldest (an old prefetch never used was a wrong guess),
+		 * never drawn at random: a young one is in flight. */
+		if (!r->count && !from_tail)
+			continue;
+		s = r->count ? score(l, r) : 0.0f;
 		if (k == 0)
 			tail_s = s;     /* the least recently used page's */
 		/* Older first among equals: LRU is the tie-breaker. */
@@ -609,6 +618,10 @@ static int lp_evict(struct swap_policy *p, uint64_t *page)
 			second = cand[k];
 			second_s = s;
 		}
+	}
+	if (best == LP_NIL) {   /* only young prefetches: the oldest goes */
+		best = l->lru_tail;
+		second = LP_NIL;
 	}
 	/* Unsure: unless a candidate is clearly worth less than the least
 	 * recently used page, that one goes (LRU). */

@@ -11,6 +11,7 @@ W=/opt/pvmw
 case "$1" in
 numpy-mlp)  python3 $W/numpy_mlp.py ;;
 torch-mlp)  python3 $W/torch_mlp.py ;;
+linear-sgd) python3 $W/linear_sgd.py ;;
 sqlite)     sqlite3 /tmp/bench.db < $W/sqlite.sql ;;
 xz)
 	python3 $W/gen_text.py 24 > /tmp/in.txt

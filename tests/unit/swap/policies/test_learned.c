@@ -220,6 +220,64 @@ static void does_as_well_as_lru_where_recency_is_all(void **state)
 	free(t);
 }
 
+/* After a loop larger than the cache, young pages rank lowest (the loop's
+ * reuse is far). Pages the prefetcher brought in are young too, but their
+ * use is still to come, and in the pager often never observed (a mapped
+ * page does not fault): they must not be drawn as victims while young. */
+static void young_prefetches_are_not_drawn_as_victims(void **state)
+{
+	const size_t cache = 400;
+	struct swap_policy_env env = { .capacity = cache };
+	struct swap_policy *p = NULL;
+	uint8_t *res = calloc(4096, 1);
+	uint64_t v;
+	size_t nres = 0;
+
+	(void)state;
+	assert_non_null(res);
+	assert_int_equal(swap_policy_create("learned", &env, &p), 0);
+	for (size_t i = 0; i < 20 * 2 * cache; i++) {
+		uint64_t pg = i % (2 * cache);
+
+		if (res[pg]) {
+			swap_policy_touch(p, pg, 0);
+			continue;
+		}
+		if (nres == cache) {
+			assert_int_equal(swap_policy_evict(p, &v), 0);
+			res[v] = 0;
+			nres--;
+		}
+		swap_policy_insert(p, pg, 0);
+		res[pg] = 1;
+		nres++;
+	}
+	/* 16 pages prefetched ahead, then 100 more evictions while the loop
+	 * goes on: none of the prefetched pages may go. */
+	for (uint64_t pg = 3000; pg < 3016; pg++) {
+		assert_int_equal(swap_policy_evict(p, &v), 0);
+		res[v] = 0;
+		swap_policy_insert(p, pg, SWAP_ACCESS_PREFETCH);
+		res[pg] = 1;
+	}
+	for (size_t i = 0, ev = 0; ev < 100; i++) {
+		uint64_t pg = i % (2 * cache);
+
+		if (res[pg]) {
+			swap_policy_touch(p, pg, 0);
+			continue;
+		}
+		assert_int_equal(swap_policy_evict(p, &v), 0);
+		assert_false(v >= 3000 && v < 3016);
+		res[v] = 0;
+		ev++;
+		swap_policy_insert(p, pg, 0);
+		res[pg] = 1;
+	}
+	swap_policy_destroy(p);
+	free(res);
+}
+
 /* Pages of some 2 MiB regions come back once, after longer than the cache
  * can hold; pages of other regions are streamed once. Both kinds keep
  * arriving in their regions all along (a heap whose buffers are written
@@ -291,6 +349,7 @@ int main(void)
 		cmocka_unit_test(keeps_a_hot_set_through_scans),
 		cmocka_unit_test(working_set_that_fits_stays),
 		cmocka_unit_test(does_as_well_as_lru_where_recency_is_all),
+		cmocka_unit_test(young_prefetches_are_not_drawn_as_victims),
 		cmocka_unit_test(keeps_the_regions_whose_pages_return),
 		cmocka_unit_test(counts_are_exported_and_a_prior_is_taken),
 	};
