@@ -83,7 +83,8 @@ int sim_replay_policy_keep(const struct sim_workload *w, const struct swap_polic
 		goto out_free;
 	}
 	/* The loop is timed as a whole: per-call clock reads would cost more
-	 * than the cheapest policies. What is not policy here is an array
+	 * than the cheapest policies (time_decisions adds them around evict(),
+	 * for a replay of its own). What is not policy here is an array
 	 * lookup per access and a hash lookup per eviction. */
 	out->decisions = out->decision_ns = 0;
 	start = pvm_now_ns();

@@ -14,10 +14,9 @@
 #ifndef POOLVM_SIM_SIM_H
 #define POOLVM_SIM_SIM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <stdbool.h>
 
 #include "policy.h"
 #include "prefetch.h"

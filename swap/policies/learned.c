@@ -202,18 +202,20 @@ static float decayed(const struct learned *l, uint32_t epoch)
 	return d < 64 ? l->decay_pow[d] : 0.0f;
 }
 
+/* Take @w from count @c, never below 0 (decay and weights are inexact). */
+static void take_count(float *c, float w)
+{
+	*c = *c > w ? *c - w : 0;
+}
+
 /* An evicted page returned: it was worth keeping after all, so its
  * eviction is taken back (its hit is counted by the caller). */
 static void uncount_eviction(struct learned *l, const struct lpage *r)
 {
-	float *o = &l->online.evictions[r->ev_class][r->ev_bin];
-	float *t = &l->total.evictions[r->ev_class][r->ev_bin];
 	struct lregion *g = region(l, r->page);
 
-	float w = decayed(l, r->ev_epoch);
-
-	*o = *o > w ? *o - w : 0;
-	*t = *t > 1 ? *t - 1 : 0;
+	take_count(&l->online.evictions[r->ev_class][r->ev_bin], decayed(l, r->ev_epoch));
+	take_count(&l->total.evictions[r->ev_class][r->ev_bin], 1);
 	if (g->evictions >= 1) {
 		g->evictions -= 1;
 		l->reg_events -= 1;
@@ -223,7 +225,7 @@ static void uncount_eviction(struct learned *l, const struct lpage *r)
 /* Move one eviction count of weight @w from @from_bin to @to_bin. */
 static void move_eviction(float *evs, unsigned from_bin, unsigned to_bin, float w)
 {
-	evs[from_bin] = evs[from_bin] > w ? evs[from_bin] - w : 0;
+	take_count(&evs[from_bin], w);
 	evs[to_bin] += w;
 }
 
