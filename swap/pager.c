@@ -410,6 +410,7 @@ void swap_pager_stats(struct swap_pager *p, struct swap_pager_stats *s)
 	for (size_t i = 0; i < 8; i++)
 		s->tier_refaults[i] = LOAD(tier_refaults[i]);
 	s->prefetched = LOAD(prefetched);
+	s->prefetch_used = LOAD(prefetch_used);
 	s->evictions = LOAD(evictions);
 	s->writebacks = LOAD(writebacks);
 	s->clean_drops = LOAD(clean_drops);
@@ -472,6 +473,7 @@ json_object *swap_pager_stats_json(struct swap_pager *p)
 	put_u64(o, "zero_fills", s.zero_fills);
 	put_u64(o, "refaults", s.refaults);
 	put_u64(o, "prefetched", s.prefetched);
+	put_u64(o, "prefetch_used", s.prefetch_used);
 	put_u64(o, "evictions", s.evictions);
 	put_u64(o, "writebacks", s.writebacks);
 	put_u64(o, "clean_drops", s.clean_drops);

@@ -80,6 +80,8 @@ struct swap_pager_stats {
 	uint64_t refaults;            /* faults served from a tier */
 	uint64_t tier_refaults[8];      /* per tier, in --tier order */
 	uint64_t prefetched;          /* pages installed by prefetch (zero or tier) */
+	uint64_t prefetch_used;       /* of those, seen used (written: reads of
+				       * mapped pages are not seen) */
 	uint64_t evictions;           /* pages punched out of guest RAM */
 	uint64_t writebacks;          /* pages written to a tier */
 	uint64_t clean_drops;         /* evictions of clean pages: nothing written */

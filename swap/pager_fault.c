@@ -423,6 +423,12 @@ owned:
 	}
 	if (e & SWAP_PE_SAMPLED)
 		pager_note_write_outcome(p, true);
+	if (e & SWAP_PE_PREFETCHED) {
+		cnt_add(&p->c.prefetch_used, 1);
+		pthread_mutex_lock(&p->prefetch_lock);
+		swap_prefetch_feedback(p->prefetcher, page, SWAP_PREFETCH_USED);
+		pthread_mutex_unlock(&p->prefetch_lock);
+	}
 	pager_publish_owned(p, page, pe, SWAP_PE_DIRTY,
 			    SWAP_PE_ARMED | SWAP_PE_PREFETCHED | SWAP_PE_SAMPLED);
 	cnt_add(&p->c.wp_faults, 1);

@@ -16,7 +16,7 @@
 typedef _Atomic uint64_t counter_t;
 
 struct pager_counters {
-	counter_t faults, wp_faults, zero_fills, refaults, prefetched;
+	counter_t faults, wp_faults, zero_fills, refaults, prefetched, prefetch_used;
 	counter_t evictions, writebacks, clean_drops, zero_drops;
 	counter_t evict_aborts, store_errors, discards, rearms, fault_waits;
 	counter_t reclaim_batches, overcommitted, spurious, writable_refaults;

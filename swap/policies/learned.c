@@ -81,6 +81,8 @@ struct lpage {
 	uint32_t older, newer;  /* LRU list of resident records */
 	uint8_t state;          /* enum lp_state */
 	uint8_t ev_class, ev_bin;       /* ghost: where its eviction was counted */
+	uint8_t returned;       /* back from the ghosts by a prefetch: its
+				 * eviction stands until its first use */
 	uint32_t ev_epoch;      /* ghost: the tick of its eviction */
 };
 
@@ -496,6 +498,17 @@ static void accessed(struct learned *l, uint32_t i)
 	}
 }
 
+/* An observed use of resident record @i. */
+static void used(struct learned *l, uint32_t i)
+{
+	if (l->pages[i].returned) {
+		/* Its prefetch back from the ghosts was a return after all. */
+		uncount_eviction(l, &l->pages[i]);
+		l->pages[i].returned = 0;
+	}
+	accessed(l, i);
+}
+
 static void lp_insert(struct swap_policy *p, uint64_t page, unsigned flags)
 {
 	struct learned *l = to_l(p);
@@ -509,15 +522,19 @@ static void lp_insert(struct swap_policy *p, uint64_t page, unsigned flags)
 
 		if (r->state == LP_RESIDENT) {
 			if (use)
-				accessed(l, i);
+				used(l, i);
 			return;
 		}
-		/* A ghost returns. */
+		/* A ghost returns. Brought back by a prefetch, it is not
+		 * used yet: its eviction is taken back at its first use
+		 * (lp_touch), if that comes before it is evicted again. */
 		l->ghost[r->pos] = LP_NIL;
-		if (use)
+		if (use) {
 			uncount_eviction(l, r);
-		if (use)
 			accessed(l, i);
+		} else {
+			r->returned = 1;
+		}
 		if (!res_add(l, i))
 			rec_free(l, i);
 		return;
@@ -540,7 +557,7 @@ static void lp_touch(struct swap_policy *p, uint64_t page, unsigned flags)
 		return;
 	tick(l);
 	if (u64map_get(&l->index, page, &i) && l->pages[i].state == LP_RESIDENT)
-		accessed(l, i);
+		used(l, i);
 }
 
 static void lp_remove(struct swap_policy *p, uint64_t page)
@@ -631,6 +648,12 @@ static int lp_evict(struct swap_policy *p, uint64_t *page)
 	    best_s >= LEARNED_LRU_MARGIN * tail_s) {
 		second = best;
 		best = cand[0];
+	}
+	if (l->pages[best].returned) {
+		/* Prefetched back and evicted again unused: one eviction,
+		 * counted at its present age. */
+		uncount_eviction(l, &l->pages[best]);
+		l->pages[best].returned = 0;
 	}
 	count_event(l, &l->pages[best], false);
 	*page = l->pages[best].page;

@@ -339,6 +339,67 @@ static void counts_are_exported_and_a_prior_is_taken(void **state)
 	free(pages);
 }
 
+/* Sums of the exported hit and eviction counts. */
+static void count_sums(struct swap_policy *p, double *hits, double *evictions)
+{
+	struct learned_model m;
+
+	assert_int_equal(swap_policy_learned_counts(p, &m), 0);
+	*hits = *evictions = 0;
+	for (size_t c = 0; c < LM_CLASSES; c++)
+		for (size_t b = 0; b < LM_AGE_BINS; b++) {
+			*hits += m.hits[c][b];
+			*evictions += m.evictions[c][b];
+		}
+}
+
+/* A page evicted, then prefetched back (not a use), then used: that was
+ * a return, so its eviction is taken back and a hit counted, as when it
+ * faults back. Prefetched back and evicted again unused, it stays one
+ * eviction, not two. */
+static void a_page_prefetched_back_counts_as_returned_when_used(void **state)
+{
+	const size_t cache = 8;
+	struct swap_policy_env env = { .capacity = cache };
+	struct swap_policy *p = NULL;
+	double h0, e0, h, e;
+	uint64_t v, w;
+
+	(void)state;
+	assert_int_equal(swap_policy_create("learned", &env, &p), 0);
+	for (uint64_t pg = 0; pg < cache; pg++)
+		swap_policy_insert(p, pg, 0);
+	for (uint64_t pg = 0; pg < cache; pg++)
+		swap_policy_touch(p, pg, 0);
+	assert_int_equal(swap_policy_evict(p, &v), 0);
+	count_sums(p, &h0, &e0);
+	assert_true(e0 >= 1);
+	swap_policy_insert(p, v, SWAP_ACCESS_PREFETCH);
+	count_sums(p, &h, &e);
+	assert_true(h == h0 && e == e0);        /* not used yet */
+	swap_policy_touch(p, v, 0);
+	count_sums(p, &h, &e);
+	assert_true(h == h0 + 1);
+	assert_true(e == e0 - 1);
+
+	/* Out again, prefetched back, and evicted unused. */
+	do {
+		assert_int_equal(swap_policy_evict(p, &w), 0);
+		if (w != v)
+			swap_policy_insert(p, w, 0);
+	} while (w != v);
+	count_sums(p, &h0, &e0);
+	swap_policy_insert(p, v, SWAP_ACCESS_PREFETCH);
+	do {
+		assert_int_equal(swap_policy_evict(p, &w), 0);
+		if (w != v)
+			swap_policy_insert(p, w, 0);
+	} while (w != v);
+	count_sums(p, &h, &e);
+	assert_true(e <= e0 + 1e-3);
+	swap_policy_destroy(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +413,7 @@ int main(void)
 		cmocka_unit_test(young_prefetches_are_not_drawn_as_victims),
 		cmocka_unit_test(keeps_the_regions_whose_pages_return),
 		cmocka_unit_test(counts_are_exported_and_a_prior_is_taken),
+		cmocka_unit_test(a_page_prefetched_back_counts_as_returned_when_used),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
