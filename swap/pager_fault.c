@@ -94,16 +94,20 @@ static void unclaim(struct swap_pager *p, const struct batch_item *it)
 	swap_pe_t *pe = swap_pagedir_entry(p->dir, it->page);
 	uint64_t e = atomic_load(pe);
 	uint64_t back;
+	bool discarded;
 
 	for (;;) {
 		back = swap_pe_with_state(e, it->from_tier ? SWAP_PAGE_INTIER : SWAP_PAGE_ABSENT);
-		if (e & SWAP_PE_DISCARD) {
-			pager_release_slot(p, e);
+		discarded = e & SWAP_PE_DISCARD;
+		if (discarded)
 			back = 0;
-		}
 		if (swap_pagedir_cas(pe, &e, back))
 			break;
 	}
+	/* Discarded meanwhile: its slot means nothing now (released once,
+	 * after the entry changed, not on every try). */
+	if (discarded)
+		pager_release_slot(p, e);
 }
 
 /* Publish an installed page as RESIDENT. */
