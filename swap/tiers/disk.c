@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <json-c/json.h>
 #include <liburing.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -89,6 +90,7 @@ struct disk_tier {
 	atomic_uint_fast64_t file_slots;  /* slots the file has room for */
 	struct disk_ring *rings;          /* DISK_RINGS of them */
 	atomic_uint_fast64_t stores, loads, store_errors, load_errors;
+	atomic_uint_fast64_t read_requests, write_requests;   /* runs submitted */
 };
 
 struct disk_options {
@@ -475,6 +477,7 @@ static size_t disk_chunk(struct disk_tier *d, struct disk_ring *r,
 	}
 	if (!nruns)
 		return i;
+	atomic_fetch_add(write ? &d->write_requests : &d->read_requests, nruns);
 	err = disk_ring_run(r, nruns);
 	for (p = 0; p < nruns; p++) {
 		struct disk_run *run = &r->runs[p];
@@ -615,6 +618,18 @@ static void disk_stats(struct swap_tier *tier, struct swap_tier_stats *out)
 	out->load_errors = atomic_load(&d->load_errors);
 }
 
+/* Requests against pages show how well runs merged: a scan's prefetch
+ * batch is one read when its pages sit in consecutive slots. */
+static void disk_stats_json(struct swap_tier *tier, struct json_object *obj)
+{
+	struct disk_tier *d = to_disk(tier);
+
+	json_object_object_add(obj, "read_requests",
+			       json_object_new_uint64(atomic_load(&d->read_requests)));
+	json_object_object_add(obj, "write_requests",
+			       json_object_new_uint64(atomic_load(&d->write_requests)));
+}
+
 /* Remove the file we created, if the name still refers to it. */
 static void disk_remove_file(struct disk_tier *d)
 {
@@ -726,4 +741,5 @@ const struct swap_tier_ops swap_tier_disk_ops = {
 	.store = disk_store,
 	.load = disk_load,
 	.stats = disk_stats,
+	.stats_json = disk_stats_json,
 };

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """tests/etcd/fake_etcd.py PORT MODE — a broken or hostile "etcd" for the
-etcd suite: answers every POST the way MODE says, until killed.
+etcd suite: answers every POST the way MODE says, until killed. PORT 0
+lets the kernel choose; the first line printed is "listening PORT".
 
   html      200 with an HTML page
   badjson   200 with JSON of the wrong shape (revision not a number, key
@@ -18,7 +19,7 @@ srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind(("127.0.0.1", port))
 srv.listen(16)
-print("listening", flush=True)
+print("listening %d" % srv.getsockname()[1], flush=True)
 
 bodies = {
     "html": (200, b"<html><body>Welcome to nginx!</body></html>"),

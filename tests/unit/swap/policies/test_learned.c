@@ -213,7 +213,7 @@ static void does_as_well_as_lru_where_recency_is_all(void **state)
 	uint64_t lru = replay("lru", NULL, CACHE, t, N, NULL);
 	uint64_t learned = replay("learned", NULL, CACHE, t, N, NULL);
 
-	print_message("stack: lru %llu misses, learned %llu (of %d)\n",
+	print_message("# stack: lru %llu misses, learned %llu (of %d)\n",
 		      (unsigned long long)lru, (unsigned long long)learned, N);
 	assert_true(learned <= lru + lru / 200);
 	free(stack);
@@ -303,7 +303,7 @@ static void keeps_the_regions_whose_pages_return(void **state)
 	uint64_t lru = replay("lru", NULL, CACHE, t, n, NULL);
 	uint64_t learned = replay("learned", NULL, CACHE, t, n, NULL);
 
-	print_message("regions: lru %llu misses, learned %llu (of %zu)\n",
+	print_message("# regions: lru %llu misses, learned %llu (of %zu)\n",
 		      (unsigned long long)lru, (unsigned long long)learned, n);
 	assert_true(learned < lru * 9 / 10);
 	free(t);
