@@ -69,8 +69,17 @@ int swap_pager_create(const struct swap_pager_config *config,
 	p->cfg = *config;
 	if (!p->cfg.fault_threads)
 		p->cfg.fault_threads = 2;
-	if (!p->cfg.evict_batch)
+	if (!p->cfg.evict_batch) {
 		p->cfg.evict_batch = 128;
+		for (size_t i = 0; i < config->tier_count; i++) {
+			const struct swap_tier_ops *ops = config->tiers[i]->ops;
+
+			if (ops->size >= offsetof(struct swap_tier_ops, store_batch) +
+					 sizeof(ops->store_batch) &&
+			    ops->store_batch > p->cfg.evict_batch)
+				p->cfg.evict_batch = ops->store_batch;
+		}
+	}
 	if (!p->cfg.prefetch_max)
 		p->cfg.prefetch_max = 64;
 	if (!p->cfg.policy)

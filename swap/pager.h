@@ -46,7 +46,8 @@ struct swap_pager_config {
 	struct swap_tier **tiers;      /* in order of preference, owned by caller */
 	size_t tier_count;
 	unsigned fault_threads;        /* 0 = 2 */
-	unsigned evict_batch;          /* pages per eviction batch; 0 = 128 */
+	unsigned evict_batch;          /* pages per eviction batch; 0 = the largest
+					* store_batch of the tiers, at least 128 */
 	unsigned prefetch_max;         /* most pages prefetched per fault; 0 = 64 */
 	bool track_writes;             /* re-arm write protection for recency (default on) */
 	unsigned spin_us;              /* fault threads poll this long before sleeping; 0 = never */

@@ -55,6 +55,11 @@ struct swap_tier_ops {
 	/* Optional: add what this kind reports beyond struct swap_tier_stats
 	 * to @obj (the tier's object in --stats-json). */
 	void (*stats_json)(struct swap_tier *tier, struct json_object *obj);
+	/* Optional: pages per store batch this tier wants at least, where a
+	 * batch costs a round trip whatever its size (remote: every pod must
+	 * acknowledge it). The pager's eviction batch defaults to the largest
+	 * any of its tiers asks for, and to 128 pages when none does. */
+	unsigned store_batch;
 };
 
 /* Every tier object begins with this header. */

@@ -657,4 +657,7 @@ const struct swap_tier_ops swap_tier_remote_ops = {
 	.load = remote_load,
 	.stats = remote_stats,
 	.stats_json = remote_stats_json,
+	/* 2026-11-24, pager bench random at 25 % local, 3 pods in namespaces
+	 * over tcp: 512-page batches 8.0-9.4 s, 128-page 8.9-11.6 s. */
+	.store_batch = 512,
 };
