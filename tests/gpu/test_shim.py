@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 
+import gpulib
+
 POD, CLIENT, SHIM, FAKE = sys.argv[1:5]
 GPU_WORK, PTX = (sys.argv[5:7] + [None, None])[:2]     # when nvcc built them
 MAGIC = 0x43475650
@@ -428,21 +430,7 @@ def main():
     ok(r.returncode == 0, "4 threads share one connection, each its own stream: 800 "
        "batches, every result right" + ("" if r.returncode == 0 else ": " + r.stdout + r.stderr))
 
-    def drained(timeout=10):
-        end = time.time() + timeout
-        text = ""
-        while time.time() < end:
-            try:
-                with open(stats) as f:
-                    text = f.read().strip()
-            except OSError:
-                pass
-            if text == "contexts=0 allocations=0 bytes=0 reserved=0":
-                return True, text
-            time.sleep(0.05)
-        return False, text
-
-    done, text = drained()
+    done, text = gpulib.drained(stats)
     ok(done, "after the program exits the pod holds no context or memory (%s)" % text)
     env = dict(os.environ, LD_LIBRARY_PATH=SHIM, POOLVM_GPU_POD=faddr,
                POOLVM_GPU_SECRET_FILE=good)
@@ -453,7 +441,7 @@ def main():
         before = f.read().strip()
     hold.kill()
     hold.wait()
-    done, text = drained()
+    done, text = gpulib.drained(stats)
     ok(ready == "READY" and "bytes=2097152" in before and done,
        "a program killed while holding 2 MiB: the pod frees it (%s -> %s)" % (before, text))
     # Vanishing in the middle of a message, with memory allocated.
@@ -467,7 +455,7 @@ def main():
     whole = calls(record("MEMCPY_HTOD", [struct.unpack("<Q", body[8:16])[0], b"x" * 1000]))
     c.sendall(whole[:len(whole) // 2])
     c.close()
-    done, text = drained()
+    done, text = gpulib.drained(stats)
     ok(alloc_ok and done, "a client gone in the middle of a message: its memory and "
        "context are freed (%s)" % text)
     if GPU_WORK:
