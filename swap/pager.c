@@ -74,8 +74,7 @@ int swap_pager_create(const struct swap_pager_config *config,
 		for (size_t i = 0; i < config->tier_count; i++) {
 			const struct swap_tier_ops *ops = config->tiers[i]->ops;
 
-			if (ops->size >= offsetof(struct swap_tier_ops, store_batch) +
-					 sizeof(ops->store_batch) &&
+			if (SWAP_TIER_OPS_HAS(ops, store_batch) &&
 			    ops->store_batch > p->cfg.evict_batch)
 				p->cfg.evict_batch = ops->store_batch;
 		}
@@ -520,7 +519,7 @@ json_object *swap_pager_stats_json(struct swap_pager *p)
 		put_u64(t, "loads", ts.loads);
 		put_u64(t, "store_errors", ts.store_errors);
 		put_u64(t, "load_errors", ts.load_errors);
-		if (p->tiers[i]->ops->size > offsetof(struct swap_tier_ops, stats_json) &&
+		if (SWAP_TIER_OPS_HAS(p->tiers[i]->ops, stats_json) &&
 		    p->tiers[i]->ops->stats_json)
 			p->tiers[i]->ops->stats_json(p->tiers[i], t);
 		json_object_array_add(tiers, t);

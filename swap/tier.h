@@ -62,6 +62,11 @@ struct swap_tier_ops {
 	unsigned store_batch;
 };
 
+/* Does @ops (of a kind built against some version of this interface)
+ * have room for @field? Optional fields past the end read as absent. */
+#define SWAP_TIER_OPS_HAS(ops, field) \
+	((ops)->size >= offsetof(struct swap_tier_ops, field) + sizeof((ops)->field))
+
 /* Every tier object begins with this header. */
 struct swap_tier {
 	const struct swap_tier_ops *ops;

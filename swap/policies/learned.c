@@ -498,14 +498,21 @@ static void accessed(struct learned *l, uint32_t i)
 	}
 }
 
+/* A record prefetched back from the ghosts is now used (a return after
+ * all) or evicted again unused (to be counted once, at its present age):
+ * either way its first eviction is taken back. */
+static void settle_return(struct learned *l, struct lpage *r)
+{
+	if (r->returned) {
+		uncount_eviction(l, r);
+		r->returned = 0;
+	}
+}
+
 /* An observed use of resident record @i. */
 static void used(struct learned *l, uint32_t i)
 {
-	if (l->pages[i].returned) {
-		/* Its prefetch back from the ghosts was a return after all. */
-		uncount_eviction(l, &l->pages[i]);
-		l->pages[i].returned = 0;
-	}
+	settle_return(l, &l->pages[i]);
 	accessed(l, i);
 }
 
@@ -649,12 +656,7 @@ static int lp_evict(struct swap_policy *p, uint64_t *page)
 		second = best;
 		best = cand[0];
 	}
-	if (l->pages[best].returned) {
-		/* Prefetched back and evicted again unused: one eviction,
-		 * counted at its present age. */
-		uncount_eviction(l, &l->pages[best]);
-		l->pages[best].returned = 0;
-	}
+	settle_return(l, &l->pages[best]);
 	count_event(l, &l->pages[best], false);
 	*page = l->pages[best].page;
 	res_del(l, best);

@@ -85,7 +85,7 @@ int swap_tier_open(const char *spec, struct swap_tier **out)
 			(int)kind_len, spec, spec, kind_names(names, sizeof(names)));
 		return -EINVAL;
 	}
-	if (ops->size < offsetof(struct swap_tier_ops, stats) + sizeof(ops->stats)) {
+	if (!SWAP_TIER_OPS_HAS(ops, stats)) {
 		pvm_err("tier kind '%s' was built against an older tier interface; "
 			"rebuild it", ops->name);
 		return -EINVAL;
