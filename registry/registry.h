@@ -182,7 +182,7 @@ struct registry_session;
 /* Called from the session's thread: @lease is new (the first one, or a
  * replacement after the old one was lost): write your keys under it. */
 typedef void (*registry_lease_fn)(void *arg, struct etcd_client *c, int64_t lease);
-/* Called from the session's thread about once a second. */
+/* Called from the session's thread every 250 ms while it holds a lease. */
 typedef void (*registry_tick_fn)(void *arg, struct etcd_client *c, int64_t lease);
 
 struct registry_session_config {
@@ -234,8 +234,8 @@ struct registry_announce_config {
 /**
  * registry_announce_start() - register P/pods/ADDR under a session and keep
  * it current: the free capacity is rewritten when it changed (at most once
- * a second), and the key is written again under a new lease if the old
- * one was lost. Return 0 and *@out, or -errno (printed).
+ * a second), draining within 250 ms of the pod starting a drain, and the
+ * key is written again under a new lease if the old one was lost. Return 0 and *@out, or -errno (printed).
  */
 int registry_announce_start(const struct registry_announce_config *cfg,
 			    struct registry_announce **out);

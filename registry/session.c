@@ -1,7 +1,7 @@
 /* registry/session.c — etcd leases kept alive by a thread, and a pod's
  * announcement built on one (registry.h).
  *
- * The thread wakes every second: it renews the lease every TTL/3, grants a
+ * The thread wakes every 250 ms: it renews the lease every TTL/3, grants a
  * new one (and calls on_lease) when etcd says the old one is gone, and
  * calls on_tick. etcd being unreachable is said once, and once more when
  * it answers again.
@@ -62,7 +62,7 @@ static void *session_main(void *arg)
 {
 	struct registry_session *s = arg;
 	uint64_t period_ns = (uint64_t)s->cfg.ttl_s * 1000000000ull / 3;
-	uint64_t next = pvm_now_ns() + period_ns, last_tick = 0;
+	uint64_t next = pvm_now_ns() + period_ns;
 
 	/* Wake often: a renewal that comes late under load loses the lease. */
 	while (!session_sleep(s, 250)) {
@@ -98,11 +98,8 @@ static void *session_main(void *arg)
 			/* Renew at TTL/3; after a failure, try again in a second. */
 			next = pvm_now_ns() + (rc ? 1000000000ull : period_ns);
 		}
-		if (s->cfg.on_tick && atomic_load(&s->lease) &&
-		    pvm_now_ns() - last_tick >= 1000000000ull) {
-			last_tick = pvm_now_ns();
+		if (s->cfg.on_tick && atomic_load(&s->lease))
 			s->cfg.on_tick(s->cfg.arg, s->etcd, atomic_load(&s->lease));
-		}
 	}
 	return NULL;
 }
@@ -231,11 +228,16 @@ static void announce_on_tick(void *arg, struct etcd_client *c, int64_t lease)
 	uint64_t total, free_bytes;
 	bool draining;
 
+	a->cfg.sample(a->cfg.arg, &total, &free_bytes, &draining);
+	/* A drain is news for every VMM choosing pods: it goes out at the
+	 * next tick. Capacity changes are rewritten at most once a second. */
+	if (draining != a->pod.draining) {
+		announce_write(a, c, lease);
+		return;
+	}
 	if (pvm_now_ns() - a->last_write_ns < ANNOUNCE_MIN_INTERVAL_NS)
 		return;
-	a->cfg.sample(a->cfg.arg, &total, &free_bytes, &draining);
-	if (!a->dirty && total == a->pod.total && free_bytes == a->pod.free &&
-	    draining == a->pod.draining)
+	if (!a->dirty && total == a->pod.total && free_bytes == a->pod.free)
 		return;
 	announce_write(a, c, lease);
 }
