@@ -79,6 +79,8 @@ struct net_endpoint_stats {
 	uint64_t rma_writes;
 	uint64_t rma_errors;            /* ops that ended in an error */
 	uint64_t rma_timeouts;          /* ops abandoned at a deadline */
+	uint64_t rma_posts;             /* operations posted: over tcp several
+					 * ops of a batch go out as one */
 	uint64_t rma_eagain;            /* posts answered -FI_EAGAIN, retried */
 	uint64_t rma_reposts;           /* ops reposted after a broken connection */
 	uint64_t msgs_sent;

@@ -526,6 +526,13 @@ int net_endpoint_open(const struct net_endpoint_opts *opts,
 	ep->mr_mode = ep->info->domain_attr->mr_mode;
 	ep->rma_window = PVM_MAX((size_t)16, PVM_MIN(ep->info->tx_attr->size,
 						      (size_t)256));
+	/* Grouping ops pays where each posted op is a message of its own
+	 * (tcp). shm copies each iov by itself anyway, and a shm read with
+	 * several iovs to a pod that replaced a dead one never completed
+	 * here; verbs posts one remote address per work request. */
+	ep->rma_iov_max = strstr(ep->info->fabric_attr->prov_name, "tcp")
+			  ? net_rma_iov_max(ep->info->tx_attr->iov_limit,
+					    ep->info->tx_attr->rma_iov_limit) : 1;
 	ret = net_open_objects(ep);
 	if (ret)
 		goto err_close;

@@ -83,7 +83,8 @@ struct net_ctx {
 		} send;
 		struct {
 			struct net_batch *batch;
-			struct net_rma_op *op;
+			struct net_rma_op *op;  /* the first of @nops posted together */
+			unsigned nops;
 		} rma;
 	};
 };
@@ -165,6 +166,7 @@ struct net_endpoint {
 	struct net_ctx *ctx_free;
 	struct net_ctx_chunk *ctx_chunks;
 	size_t rma_window;              /* most RMA ops in flight at once */
+	unsigned rma_iov_max;           /* ops one fi_writemsg/fi_readmsg carries */
 	size_t rma_inflight;
 
 	/* address vector bookkeeping for reconnects */
@@ -218,5 +220,9 @@ void net_msg_complete_locked(struct net_endpoint *ep, struct net_ctx *ctx,
 void net_rma_complete_locked(struct net_endpoint *ep, struct net_ctx *ctx,
 			     int err);
 void net_rma_teardown(struct net_endpoint *ep);
+/* How many ops of a batch one posted operation may carry, from the
+ * provider's local and remote iov limits (POOLVM_NET_RMA_IOV overrides,
+ * 1 turns grouping off). */
+unsigned net_rma_iov_max(size_t iov_limit, size_t rma_iov_limit);
 
 #endif

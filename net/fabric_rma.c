@@ -2,7 +2,10 @@
  *
  * A batch posts as many operations as the endpoint's window allows, polls
  * the CQ, posts more as completions free the window, and stops at the
- * deadline. Contexts come from a free list that grows in chunks; contexts
+ * deadline. Consecutive ops of a batch under the same key go out together
+ * as one fi_writemsg/fi_readmsg of up to the provider's iov limits (4 on
+ * tcp;ofi_rxm): over tcp each posted operation costs a message and, for
+ * a delivery-complete write, an acknowledgement, whatever its length. Contexts come from a free list that grows in chunks; contexts
  * of operations abandoned at a deadline are orphans and return to the
  * free list only when the provider reports them (never, for a peer that
  * died: their memory is released when the endpoint closes).
@@ -14,6 +17,25 @@
 #include <string.h>
 
 #include "common.h"
+
+#define NET_RMA_IOV_MAX     8
+/* A group stays small: large runs are already one op each. */
+#define NET_RMA_GROUP_BYTES (256u * 1024)
+
+unsigned net_rma_iov_max(size_t iov_limit, size_t rma_iov_limit)
+{
+	const char *env = getenv("POOLVM_NET_RMA_IOV");
+	size_t m = PVM_MIN(iov_limit, rma_iov_limit);
+
+	if (env && *env) {
+		char *end;
+		unsigned long v = strtoul(env, &end, 10);
+
+		if (!*end && v >= 1)
+			m = PVM_MIN(m, (size_t)v);
+	}
+	return (unsigned)PVM_MAX((size_t)1, PVM_MIN(m, (size_t)NET_RMA_IOV_MAX));
+}
 
 /* ------------------------------------------------------------------ */
 /* Registration.                                                        */
@@ -165,6 +187,7 @@ static void ctx_put_locked(struct net_endpoint *ep, struct net_ctx *ctx)
 {
 	ctx->rma.batch = NULL;
 	ctx->rma.op = NULL;
+	ctx->rma.nops = 0;
 	ctx->orphan = false;
 	ctx->prev = NULL;
 	ctx->next = ep->ctx_free;
@@ -212,7 +235,7 @@ void net_rma_complete_locked(struct net_endpoint *ep, struct net_ctx *ctx,
 		 * restart, or torn down by an earlier error): post it again,
 		 * rxm connects afresh. Reads and writes are idempotent. */
 		b->retry_budget--;
-		b->retry_pending++;
+		b->retry_pending += ctx->rma.nops;     /* reposted one by one */
 		/* Immediate reposts meet the same dying connection; give rxm
 		 * time to tear it down (1 ms, doubling to 64 ms). */
 		b->retry_backoff_ns = b->retry_backoff_ns ?
@@ -222,13 +245,14 @@ void net_rma_complete_locked(struct net_endpoint *ep, struct net_ctx *ctx,
 		ep->stats.rma_reposts++;
 		err = NET_RMA_RETRY;
 	}
-	ctx->rma.op->result = err;
+	for (unsigned i = 0; i < ctx->rma.nops; i++)
+		ctx->rma.op[i].result = err;
 	if (err == 0 && b->write)
-		ep->stats.rma_writes++;
+		ep->stats.rma_writes += ctx->rma.nops;
 	else if (err == 0)
-		ep->stats.rma_reads++;
+		ep->stats.rma_reads += ctx->rma.nops;
 	else if (err != NET_RMA_RETRY)
-		ep->stats.rma_errors++;
+		ep->stats.rma_errors += ctx->rma.nops;
 	b->outstanding--;
 	ep->rma_inflight--;
 	ctx_put_locked(ep, ctx);
@@ -265,47 +289,54 @@ static int op_check(const struct net_endpoint *ep, const struct net_rma_op *op)
 }
 
 static ssize_t post_one_locked(struct net_endpoint *ep, net_peer_t peer,
-			       struct net_rma_op *op, struct net_ctx *ctx,
-			       bool write)
+			       struct net_rma_op *ops, unsigned nops,
+			       struct net_ctx *ctx, bool write)
 {
-	struct iovec iov = { .iov_base = op->local, .iov_len = op->len };
-	void *desc = op->local_mr ? op->local_mr->desc : NULL;
-	struct fi_rma_iov rma = {
-		.addr = op->remote_addr,
-		.len = op->len,
-		.key = op->key,
-	};
+	struct iovec iov[NET_RMA_IOV_MAX];
+	void *desc[NET_RMA_IOV_MAX];
+	struct fi_rma_iov rma[NET_RMA_IOV_MAX];
 	struct fi_msg_rma msg = {
-		.msg_iov = &iov,
-		.desc = &desc,
-		.iov_count = 1,
+		.msg_iov = iov,
+		.desc = desc,
+		.iov_count = nops,
 		.addr = peer,
-		.rma_iov = &rma,
-		.rma_iov_count = 1,
+		.rma_iov = rma,
+		.rma_iov_count = nops,
 		.context = &ctx->fi,
 	};
 
+	for (unsigned i = 0; i < nops; i++) {
+		iov[i] = (struct iovec){ .iov_base = ops[i].local, .iov_len = ops[i].len };
+		desc[i] = ops[i].local_mr ? ops[i].local_mr->desc : NULL;
+		rma[i] = (struct fi_rma_iov){
+			.addr = ops[i].remote_addr, .len = ops[i].len, .key = ops[i].key,
+		};
+	}
 	if (write)
 		return fi_writemsg(ep->ep, &msg,
 				   FI_COMPLETION | FI_DELIVERY_COMPLETE);
 	return fi_readmsg(ep->ep, &msg, FI_COMPLETION);
 }
 
-/* Post @op. Return: 0 posted (or failed: op->result set), -EAGAIN when the
- * provider is full or connecting (op untouched: post it again later). */
-static int post_op_locked(struct net_endpoint *ep, net_peer_t peer,
-			  struct net_batch *b, struct net_rma_op *op)
+/* Post @nops consecutive ops as one operation. Return: 0 posted (or
+ * failed: their results set), -EAGAIN when the provider is full or
+ * connecting (ops untouched: post them again later). */
+static int post_ops_locked(struct net_endpoint *ep, net_peer_t peer,
+			   struct net_batch *b, struct net_rma_op *ops,
+			   unsigned nops)
 {
 	struct net_ctx *ctx = ctx_get_locked(ep);
 	ssize_t rc;
 
 	if (!ctx) {
-		op->result = -ENOMEM;
+		for (unsigned i = 0; i < nops; i++)
+			ops[i].result = -ENOMEM;
 		return 0;
 	}
 	ctx->rma.batch = b;
-	ctx->rma.op = op;
-	rc = post_one_locked(ep, peer, op, ctx, b->write);
+	ctx->rma.op = ops;
+	ctx->rma.nops = nops;
+	rc = post_one_locked(ep, peer, ops, nops, ctx, b->write);
 	if (rc == -FI_EAGAIN) {
 		ctx_put_locked(ep, ctx);
 		ep->stats.rma_eagain++;
@@ -313,16 +344,37 @@ static int post_op_locked(struct net_endpoint *ep, net_peer_t peer,
 	}
 	if (rc) {
 		ctx_put_locked(ep, ctx);
-		op->result = net_fi_errno((int)rc);
-		ep->stats.rma_errors++;
+		for (unsigned i = 0; i < nops; i++)
+			ops[i].result = net_fi_errno((int)rc);
+		ep->stats.rma_errors += nops;
 		return 0;
 	}
-	op->result = -EINPROGRESS;
+	for (unsigned i = 0; i < nops; i++)
+		ops[i].result = -EINPROGRESS;
+	ep->stats.rma_posts++;
 	ep->last_activity_ns = net_now_ns();     /* spin for its completion */
 	batch_link(b, ctx);
 	b->outstanding++;
 	ep->rma_inflight++;
 	return 0;
+}
+
+/* How many ops from ops[0] (not yet posted) go out together: the ones
+ * after it that are not posted either, under the same key, within the
+ * iov limit and NET_RMA_GROUP_BYTES. */
+static unsigned group_len(const struct net_endpoint *ep, const struct net_rma_op *ops,
+			  size_t left)
+{
+	size_t bytes = ops[0].len;
+	unsigned k = 1;
+
+	while (k < ep->rma_iov_max && k < left &&
+	       ops[k].result == -EINPROGRESS && ops[k].key == ops[0].key &&
+	       bytes + ops[k].len <= NET_RMA_GROUP_BYTES) {
+		bytes += ops[k].len;
+		k++;
+	}
+	return k;
 }
 
 static int rma_batch(struct net_endpoint *ep, net_peer_t peer,
@@ -349,7 +401,7 @@ static int rma_batch(struct net_endpoint *ep, net_peer_t peer,
 			if (ops[i].result != NET_RMA_RETRY)
 				continue;
 			if (ep->rma_inflight >= ep->rma_window ||
-			    post_op_locked(ep, peer, &b, &ops[i]) == -EAGAIN) {
+			    post_ops_locked(ep, peer, &b, &ops[i], 1) == -EAGAIN) {
 				full = true;
 				break;
 			}
@@ -360,12 +412,14 @@ static int rma_batch(struct net_endpoint *ep, net_peer_t peer,
 				next++;
 				continue;
 			}
-			if (post_op_locked(ep, peer, &b, &ops[next]) == -EAGAIN) {
+			unsigned k = group_len(ep, &ops[next], n - next);
+
+			if (post_ops_locked(ep, peer, &b, &ops[next], k) == -EAGAIN) {
 				/* Full or connecting: progress, then retry. */
 				net_cq_drain_locked(ep);
 				break;
 			}
-			next++;
+			next += k;
 		}
 		if (next == n && b.outstanding == 0 && b.retry_pending == 0) {
 			pthread_mutex_unlock(&ep->lock);
@@ -383,11 +437,13 @@ static int rma_batch(struct net_endpoint *ep, net_peer_t peer,
 
 				batch_unlink(&b, ctx);
 				ctx->orphan = true;
-				ctx->rma.op->result = -ETIMEDOUT;
+				for (unsigned i = 0; i < ctx->rma.nops; i++)
+					ctx->rma.op[i].result = -ETIMEDOUT;
+				ep->stats.rma_timeouts += ctx->rma.nops;
 				ctx->rma.batch = NULL;
 				ctx->rma.op = NULL;
+				ctx->rma.nops = 0;
 				ep->rma_inflight--;
-				ep->stats.rma_timeouts++;
 			}
 			for (size_t i = 0; i < n; i++) {
 				if (ops[i].result == -EINPROGRESS ||

@@ -262,6 +262,65 @@ static void pages_round_trip(const char *provider)
 	pair_close(&p);
 }
 
+/* Ops whose remote pages do not follow each other, in one batch: every
+ * page lands where its op says. Over tcp consecutive ops go out together
+ * (fewer posts than ops); shm posts each op by itself. */
+static void scattered_round_trip(const char *provider)
+{
+	static struct net_rma_op ops[PAGES];
+	struct net_endpoint_stats st;
+	struct pair p;
+
+	pair_open(&p, provider);
+	pair_register(&p);
+	memset(p.region, 0, REGION_BYTES);
+	for (unsigned int i = 0; i < PAGES; i++)
+		for (unsigned int b = 0; b < PAGE; b++)
+			p.local[(size_t)i * PAGE + b] = pattern(i, b);
+	/* Local page i goes to remote page 7i mod PAGES (PAGES is a power
+	 * of two: a permutation), 37 ops to a batch. */
+	for (unsigned int first = 0; first < PAGES; first += 37) {
+		unsigned int n = PAGES - first < 37u ? PAGES - first : 37u;
+
+		for (unsigned int i = first; i < first + n; i++) {
+			fill_op(&p, &ops[i], i, net_mr_key(p.region_mr));
+			ops[i].remote_addr = net_mr_remote_addr(p.region_mr) +
+					     (uint64_t)((i * 7u) % PAGES) * PAGE;
+		}
+		assert_int_equal(net_rma_write_batch(p.client, p.pod_peer, &ops[first],
+						     n, TIMEOUT_MS), 0);
+		for (unsigned int i = first; i < first + n; i++)
+			assert_int_equal(ops[i].result, 0);
+	}
+	for (unsigned int i = 0; i < PAGES; i++)
+		assert_memory_equal(p.region + (size_t)((i * 7u) % PAGES) * PAGE,
+				    p.local + (size_t)i * PAGE, PAGE);
+	/* And back, into local pages in another order. */
+	memset(p.local, 0, REGION_BYTES);
+	for (unsigned int i = 0; i < PAGES; i++) {
+		fill_op(&p, &ops[i], (i * 5u) % PAGES, net_mr_key(p.region_mr));
+		ops[i].remote_addr = net_mr_remote_addr(p.region_mr) +
+				     (uint64_t)((((i * 5u) % PAGES) * 7u) % PAGES) * PAGE;
+	}
+	assert_int_equal(net_rma_read_batch(p.client, p.pod_peer, ops, PAGES,
+					    TIMEOUT_MS), 0);
+	for (unsigned int i = 0; i < PAGES; i++)
+		for (unsigned int b = 0; b < PAGE; b += 61)
+			assert_int_equal(p.local[(size_t)i * PAGE + b], pattern(i, b));
+
+	net_endpoint_stats(p.client, &st);
+	assert_int_equal(st.rma_writes, PAGES);
+	assert_int_equal(st.rma_reads, PAGES);
+	assert_int_equal(st.rma_errors, 0);
+	print_message("# %s: %llu ops went out in %llu posts\n", provider,
+		      (unsigned long long)(2 * PAGES), (unsigned long long)st.rma_posts);
+	if (is_shm(provider))
+		assert_int_equal(st.rma_posts, 2 * PAGES);
+	else
+		assert_true(st.rma_posts < PAGES);
+	pair_close(&p);
+}
+
 /* A wrong key gives an error and leaves the buffer alone; after a
  * reconnect the right key works again. */
 static void wrong_key(const char *provider)
@@ -460,6 +519,18 @@ static void tcp_pages_written_are_read_back(void **state)
 	pages_round_trip("tcp");
 }
 
+static void tcp_scattered_pages_land_where_their_ops_say(void **state)
+{
+	(void)state;
+	scattered_round_trip("tcp");
+}
+
+static void shm_scattered_pages_land_where_their_ops_say(void **state)
+{
+	(void)state;
+	scattered_round_trip("shm");
+}
+
 static void tcp_wrong_key_gives_error_not_data(void **state)
 {
 	(void)state;
@@ -570,6 +641,7 @@ int main(void)
 	const struct CMUnitTest tcp_tests[] = {
 		cmocka_unit_test(tcp_control_handshake_round_trips),
 		cmocka_unit_test(tcp_pages_written_are_read_back),
+		cmocka_unit_test(tcp_scattered_pages_land_where_their_ops_say),
 		cmocka_unit_test(tcp_wrong_key_gives_error_not_data),
 		cmocka_unit_test(tcp_vanished_pod_times_out_then_reconnects),
 		cmocka_unit_test(bad_arguments_are_refused),
@@ -577,6 +649,7 @@ int main(void)
 	const struct CMUnitTest shm_tests[] = {
 		cmocka_unit_test(shm_control_handshake_round_trips),
 		cmocka_unit_test(shm_pages_written_are_read_back),
+		cmocka_unit_test(shm_scattered_pages_land_where_their_ops_say),
 		cmocka_unit_test(shm_vanished_pod_times_out_then_reconnects),
 	};
 	struct CMUnitTest tests[PVM_TESTS_MAX];
