@@ -625,10 +625,15 @@ static int lp_evict(struct swap_policy *p, uint64_t *page)
 		 * pager often never sees it: a prefetched page is mapped, so its
 		 * reads do not fault). It leaves in LRU order, first among
 		 * the oldest (an old prefetch never used was a wrong guess),
-		 * never drawn at random: a young one is in flight. */
-		if (!r->count && !from_tail)
+		 * never drawn at random: a young one is in flight. A ghost
+		 * brought back by a prefetch is one too: its age is still
+		 * that of its last use, long ago, which would make it the
+		 * first victim before the use it was fetched for. */
+		bool unused = !r->count || r->returned;
+
+		if (unused && !from_tail)
 			continue;
-		s = r->count ? score(l, r) : 0.0f;
+		s = unused ? 0.0f : score(l, r);
 		if (k == 0)
 			tail_s = s;     /* the least recently used page's */
 		/* Older first among equals: LRU is the tie-breaker. */

@@ -223,21 +223,25 @@ static void does_as_well_as_lru_where_recency_is_all(void **state)
 /* After a loop larger than the cache, young pages rank lowest (the loop's
  * reuse is far). Pages the prefetcher brought in are young too, but their
  * use is still to come, and in the pager often never observed (a mapped
- * page does not fault): they must not be drawn as victims while young. */
-static void young_prefetches_are_not_drawn_as_victims(void **state)
+ * page does not fault): they must not be drawn as victims while young.
+ * @from_ghosts: every eighth access of the loop is a page read once (a
+ * stream beside the loop), and the prefetched pages are such pages,
+ * evicted before (a stride prefetcher fetching what the program reads
+ * again): by class (seen once, never back) and age (last used long ago)
+ * they rank lowest, yet they were fetched for a use that is near. */
+static void prefetches_survive(bool from_ghosts)
 {
 	const size_t cache = 400;
 	struct swap_policy_env env = { .capacity = cache };
 	struct swap_policy *p = NULL;
-	uint8_t *res = calloc(4096, 1);
-	uint64_t v;
-	size_t nres = 0;
+	uint8_t *res = calloc(32768, 1);
+	uint64_t v, pf[16];
+	size_t nres = 0, npf = 0;
 
-	(void)state;
 	assert_non_null(res);
 	assert_int_equal(swap_policy_create("learned", &env, &p), 0);
 	for (size_t i = 0; i < 20 * 2 * cache; i++) {
-		uint64_t pg = i % (2 * cache);
+		uint64_t pg = from_ghosts && i % 8 == 7 ? 10000 + i / 8 : i % (2 * cache);
 
 		if (res[pg]) {
 			swap_policy_touch(p, pg, 0);
@@ -252,23 +256,30 @@ static void young_prefetches_are_not_drawn_as_victims(void **state)
 		res[pg] = 1;
 		nres++;
 	}
-	/* 16 pages prefetched ahead, then 100 more evictions while the loop
-	 * goes on: none of the prefetched pages may go. */
-	for (uint64_t pg = 3000; pg < 3016; pg++) {
+	/* 16 pages prefetched ahead: new ones, or the scan's most recently
+	 * evicted pages (still remembered as ghosts). */
+	for (uint64_t pg = from_ghosts ? 10000 + 20 * 2 * cache / 8 - 1 : 30000; npf < 16;
+	     pg += from_ghosts ? -1 : 1)
+		if (!res[pg])
+			pf[npf++] = pg;
+	for (size_t k = 0; k < npf; k++) {
 		assert_int_equal(swap_policy_evict(p, &v), 0);
 		res[v] = 0;
-		swap_policy_insert(p, pg, SWAP_ACCESS_PREFETCH);
-		res[pg] = 1;
+		swap_policy_insert(p, pf[k], SWAP_ACCESS_PREFETCH);
+		res[pf[k]] = 1;
 	}
+	/* 100 more evictions while the loop goes on, touching only pages
+	 * that were not prefetched: none of the prefetched pages may go. */
 	for (size_t i = 0, ev = 0; ev < 100; i++) {
-		uint64_t pg = i % (2 * cache);
+		uint64_t pg = 31000 + i;
+		bool was_pf = false;
 
-		if (res[pg]) {
-			swap_policy_touch(p, pg, 0);
-			continue;
-		}
+		for (size_t k = 0; k < npf; k++)
+			was_pf |= pf[k] == pg;
+		assert_false(was_pf);
 		assert_int_equal(swap_policy_evict(p, &v), 0);
-		assert_false(v >= 3000 && v < 3016);
+		for (size_t k = 0; k < npf; k++)
+			assert_int_not_equal(v, pf[k]);
 		res[v] = 0;
 		ev++;
 		swap_policy_insert(p, pg, 0);
@@ -276,6 +287,18 @@ static void young_prefetches_are_not_drawn_as_victims(void **state)
 	}
 	swap_policy_destroy(p);
 	free(res);
+}
+
+static void young_prefetches_are_not_drawn_as_victims(void **state)
+{
+	(void)state;
+	prefetches_survive(false);
+}
+
+static void ghosts_prefetched_back_are_not_drawn_as_victims(void **state)
+{
+	(void)state;
+	prefetches_survive(true);
 }
 
 /* Pages of some 2 MiB regions come back once, after longer than the cache
@@ -419,6 +442,7 @@ int main(void)
 		cmocka_unit_test(working_set_that_fits_stays),
 		cmocka_unit_test(does_as_well_as_lru_where_recency_is_all),
 		cmocka_unit_test(young_prefetches_are_not_drawn_as_victims),
+		cmocka_unit_test(ghosts_prefetched_back_are_not_drawn_as_victims),
 		cmocka_unit_test(keeps_the_regions_whose_pages_return),
 		cmocka_unit_test(counts_are_exported_and_a_prior_is_taken),
 		cmocka_unit_test(a_page_prefetched_back_counts_as_returned_when_used),
