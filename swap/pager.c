@@ -51,6 +51,20 @@ static int check_config(const struct swap_pager_config *cfg, const struct swap_r
 	return 0;
 }
 
+/* The prefetcher's view: resident or being loaded (a scan does not fault
+ * there). Any thread; a snapshot. */
+static bool page_present(void *ctx, uint64_t page)
+{
+	struct swap_pager *p = ctx;
+	unsigned s;
+
+	if (page >= p->pages)
+		return false;
+	s = swap_pe_state(atomic_load_explicit(swap_pagedir_entry(p->dir, page),
+					       memory_order_relaxed));
+	return s == SWAP_PAGE_RESIDENT || s == SWAP_PAGE_LOADING;
+}
+
 int swap_pager_create(const struct swap_pager_config *config,
 		      const struct swap_region *region, struct swap_pager **out)
 {
@@ -128,6 +142,8 @@ int swap_pager_create(const struct swap_pager_config *config,
 	}
 	fenv.max_window = p->cfg.prefetch_max;
 	fenv.page_count = p->pages;
+	fenv.present = page_present;
+	fenv.ctx = p;
 	ret = swap_prefetch_create(p->cfg.prefetch, &fenv, &p->prefetcher);
 	if (ret < 0) {
 		if (ret == -ENOENT)

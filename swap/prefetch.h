@@ -12,6 +12,7 @@
 #ifndef POOLVM_SWAP_PREFETCH_H
 #define POOLVM_SWAP_PREFETCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,10 @@ struct swap_prefetcher;
 struct swap_prefetch_env {
 	uint64_t max_window;    /* most pages predict() may return (>= 1) */
 	uint64_t page_count;    /* guest RAM in pages; predictions stay below */
+	/* Optional: is @page resident (or being loaded) now? A scan does not
+	 * fault on such pages: a prefetcher may step over them. */
+	bool (*present)(void *ctx, uint64_t page);
+	void *ctx;
 };
 
 #define SWAP_PREFETCH_USED    1  /* a prefetched page was touched (faulted on WP or sampled) */

@@ -13,6 +13,14 @@
  * stream therefore takes any fault in (last, last + (W + 2) * stride] (the
  * mirror image for a negative stride) as its continuation.
  *
+ * Resident pages do not fault either. When the pager says which pages are
+ * present (env->present), a window is W pages that are not, stepping over
+ * up to STRIDE_SKIP_MAX present ones; and a fault beyond the reach still
+ * continues the stream when every page along the stride between the
+ * window's far end and the fault is present: the scan walked through
+ * pages an eviction policy kept (islands of a loop), and must not start
+ * over with a small window after each of them.
+ *
  * STRIDE_STREAMS streams are tracked. A fault that fits no stride starts a
  * new stream; if it lies within STRIDE_MAX_DELTA of a stream's latest fault,
  * the new stream already knows its stride (the distance), and the old stream
@@ -33,12 +41,14 @@
 #define STRIDE_CONFIRM       2              /* faults repeating the stride */
 #define STRIDE_WINDOW_CAP    ((uint64_t)1 << 20)
 #define STRIDE_STALE         256            /* faults before a stream ages */
+#define STRIDE_SKIP_MAX      4096           /* present pages stepped over */
 
 struct stride_stream {
 	uint64_t last;          /* page of the stream's latest fault */
 	int64_t stride;         /* 0 until a second fault is seen */
 	uint64_t window;        /* pages to predict; 0 until confirmed */
 	uint64_t emitted;       /* pages actually predicted last time */
+	uint64_t horizon;       /* farthest page the last window covered */
 	uint64_t span_lo;       /* lowest page predicted since confirmation */
 	uint64_t span_hi;       /* highest page predicted since confirmation */
 	uint64_t used_at;       /* tick of the latest fault it explained */
@@ -109,30 +119,58 @@ static void stride_destroy(struct swap_prefetcher *pf)
 	free(pf);
 }
 
+static bool stride_present(const struct stride_prefetcher *s, uint64_t page)
+{
+	return s->base.env.present && s->base.env.present(s->base.env.ctx, page);
+}
+
 /* Does a fault on @page continue confirmed stream @st? *@dist: how far. */
-static bool stride_reaches(const struct stride_stream *st, uint64_t page, uint64_t *dist)
+static bool stride_reaches(const struct stride_prefetcher *s,
+			   const struct stride_stream *st, uint64_t page, uint64_t *dist)
 {
 	uint64_t ahead = st->emitted > st->window ? st->emitted : st->window;
-	uint64_t reach = (ahead + 2) * stride_magnitude(st->stride);
+	uint64_t mag = stride_magnitude(st->stride);
+	uint64_t reach = (ahead + 2) * mag, q, far = page_distance(st->horizon, st->last);
 
 	if (st->stride > 0 ? page <= st->last : page >= st->last)
 		return false;
 	*dist = page_distance(page, st->last);
-	return *dist <= reach;
+	if (far + 2 * mag > reach)
+		reach = far + 2 * mag;
+	if (*dist <= reach)
+		return true;
+	/* Beyond: only if the scan walked through present pages to get here. */
+	if (!s->base.env.present || *dist - reach > STRIDE_SKIP_MAX * mag)
+		return false;
+	for (uint64_t k = far / mag + 1; stride_step(st->last, st->stride, k, &q); k++) {
+		if (st->stride > 0 ? q >= page : q <= page)
+			return true;
+		if (!stride_present(s, q))
+			return false;
+	}
+	return false;
 }
 
-/* Predict from @page along @st's stride; remember what was predicted. */
+/* Predict from @page along @st's stride, stepping over present pages;
+ * remember what was predicted. */
 static size_t stride_emit(struct stride_prefetcher *s, struct stride_stream *st,
 			  uint64_t page, uint64_t *out, size_t max)
 {
-	uint64_t n = st->window < max ? st->window : max;
+	uint64_t n = st->window < max ? st->window : max, skipped = 0;
 	size_t count = 0;
 
-	for (uint64_t i = 1; i <= n; i++) {
+	st->horizon = page;
+	for (uint64_t i = 1; count < n; i++) {
 		uint64_t q;
 
 		if (!stride_step(page, st->stride, i, &q) || q >= s->base.env.page_count)
 			break;
+		st->horizon = q;
+		if (stride_present(s, q)) {
+			if (++skipped > STRIDE_SKIP_MAX)
+				break;
+			continue;
+		}
 		out[count++] = q;
 		if (q < st->span_lo)
 			st->span_lo = q;
@@ -192,7 +230,7 @@ static size_t stride_predict(struct swap_prefetcher *pf, uint64_t page, unsigned
 		struct stride_stream *st = &s->streams[i];
 		uint64_t dist;
 
-		if (st->valid && st->confirmed && stride_reaches(st, page, &dist) &&
+		if (st->valid && st->confirmed && stride_reaches(s, st, page, &dist) &&
 		    dist < best_dist) {
 			best = st;
 			best_dist = dist;

@@ -331,6 +331,71 @@ static void random_faults_between_scan_faults_do_not_break_the_scan(void **state
 	swap_prefetch_destroy(pf);
 }
 
+/* Islands: a policy kept some pages of a loop resident (here 50 of every
+ * 120, and one long island of 2000). A scan does not fault on them. Told
+ * which pages are present, the stream steps over the islands: it neither
+ * predicts present pages nor starts over (small window again) after each
+ * island. Without that knowledge the same scan faults far more often. */
+#define ISLAND_PAGES 20000
+
+static bool island_present(void *ctx, uint64_t page)
+{
+	const uint8_t *present = ctx;
+
+	return page < ISLAND_PAGES && present[page];
+}
+
+static size_t island_scan(bool tell)
+{
+	uint8_t *present = calloc(ISLAND_PAGES, 1);
+	struct swap_prefetch_env env = { .max_window = MAX_WIN, .page_count = PAGES };
+	struct swap_prefetcher *pf = NULL;
+	uint64_t out[MAX_WIN * 2];
+	size_t faults = 0;
+
+	assert_non_null(present);
+	for (uint64_t q = 0; q < ISLAND_PAGES; q++)
+		present[q] = (q % 120 >= 40 && q % 120 < 90) || (q >= 9000 && q < 11000);
+	if (tell) {
+		env.present = island_present;
+		env.ctx = present;
+	}
+	assert_int_equal(swap_prefetch_create("stride", &env, &pf), 0);
+	for (uint64_t q = 0; q < ISLAND_PAGES; q++) {
+		size_t n;
+
+		if (present[q])
+			continue;
+		n = fault(pf, q, out);
+		faults++;
+		present[q] = 1;
+		for (size_t i = 0; i < n; i++) {
+			assert_true(out[i] > q);
+			if (out[i] >= ISLAND_PAGES)
+				continue;
+			if (tell)
+				assert_false(present[out[i]]);
+			present[out[i]] = 1;
+		}
+	}
+	swap_prefetch_destroy(pf);
+	free(present);
+	return faults;
+}
+
+static void a_scan_steps_over_present_islands(void **state)
+{
+	size_t told, blind;
+
+	(void)state;
+	told = island_scan(true);
+	blind = island_scan(false);
+	print_message("# islands: %zu faults told what is present, %zu blind\n", told, blind);
+	/* 20000 pages, ~55 % missing: about 11000 / 64 faults at full window. */
+	assert_true(told <= 11000 / MAX_WIN + 20);
+	assert_true(told * 3 < blind);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +412,7 @@ int main(void)
 		cmocka_unit_test(two_interleaved_streams_are_both_detected),
 		cmocka_unit_test(eight_streams_are_tracked_and_a_ninth_replaces_the_oldest),
 		cmocka_unit_test(random_faults_between_scan_faults_do_not_break_the_scan),
+		cmocka_unit_test(a_scan_steps_over_present_islands),
 	};
 
 	return cmocka_run_group_tests_name("swap_stride", tests, NULL, NULL);
