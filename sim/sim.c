@@ -148,6 +148,20 @@ out_free:
 	return ret;
 }
 
+struct present_ctx {
+	const struct sim_workload *w;
+	const uint8_t *state;           /* 0: not in the cache */
+};
+
+/* The prefetcher's question, as the pager answers it: is @page cached? */
+static bool sim_present(void *arg, uint64_t page)
+{
+	const struct present_ctx *c = arg;
+	uint32_t id;
+
+	return u64map_get(&c->w->page_ids, page, &id) && c->state[id];
+}
+
 int sim_replay_prefetch(const struct sim_workload *w, const struct swap_policy_ops *ops,
 			const struct swap_prefetch_ops *pf_ops, size_t cache_pages,
 			size_t max_window, struct sim_prefetch_result *out,
@@ -161,6 +175,7 @@ int sim_replay_prefetch(const struct sim_workload *w, const struct swap_policy_o
 	struct swap_prefetcher *pf = NULL;
 	uint64_t *cand = malloc((max_window ? max_window : 1) * sizeof(*cand));
 	uint8_t *state = calloc(w->footprint ? w->footprint : 1, 1);
+	struct present_ctx pctx = { w, state };
 	size_t resident = 0;
 	int ret;
 
@@ -174,6 +189,8 @@ int sim_replay_prefetch(const struct sim_workload *w, const struct swap_policy_o
 		ret = -ENOMEM;
 		goto out_free;
 	}
+	penv.present = sim_present;
+	penv.ctx = &pctx;
 	ret = ops->create(&env, &policy);
 	if (ret == 0)
 		ret = pf_ops->create(&penv, &pf);
