@@ -33,6 +33,14 @@
  *    the least recently used page's: unsure, the policy evicts that one
  *    (LRU). Where nothing is known yet every density is equal and the
  *    policy is LRU.
+ *  - Pages prefetched and not seen used since (unused prefetches) are
+ *    never drawn at random (a young one's use is still to come); the
+ *    first of them among the LEARNED_PREFETCH_DEPTH least recently used
+ *    pages goes before any sampling. Its use, if any, came and went
+ *    unseen (a mapped page does not fault) or it was a wrong guess: a
+ *    clean copy sits in a tier, it is the cheapest page to let go. Without
+ *    this, under a stride-prefetched scan only used pages were left to
+ *    sample from, and the working set went instead.
  *  - For the pager's recency tracking, the runner-up of each eviction is
  *    re-armed: if it is still in use, its next write is observed.
  * Costs: O(1) per access (a hash lookup, two counters, an LRU move);
@@ -55,6 +63,7 @@ extern const struct swap_policy_ops swap_policy_learned_ops;
 
 #define LEARNED_OLDEST      8        /* candidates from the LRU end */
 #define LEARNED_RANDOM      24       /* and drawn at random */
+#define LEARNED_PREFETCH_DEPTH 64    /* LRU end searched for an unused prefetch */
 #define LEARNED_GHOSTS      8        /* ghost records per cache page */
 #define LEARNED_GHOSTS_MAX  ((size_t)1 << 21)
 #define LEARNED_GHOST_STRIDE 4       /* ghosts sampled per density update */
@@ -103,6 +112,7 @@ struct learned {
 	struct u64map index;            /* page -> record */
 	uint32_t *res;                  /* resident records, for sampling */
 	uint32_t nres, res_cap;
+	uint32_t nunused;               /* resident unused prefetches */
 	uint32_t lru_head, lru_tail;    /* newest, oldest resident access */
 	struct lregion {
 		float hits, evictions;
@@ -419,6 +429,12 @@ static void lru_push(struct learned *l, uint32_t i)
 	l->lru_head = i;
 }
 
+/* Prefetched (new, or a ghost brought back) and not seen used since. */
+static bool unused(const struct lpage *r)
+{
+	return !r->count || r->returned;
+}
+
 static bool res_add(struct learned *l, uint32_t i)
 {
 	if (l->nres == l->res_cap) {
@@ -433,6 +449,7 @@ static bool res_add(struct learned *l, uint32_t i)
 	l->pages[i].state = LP_RESIDENT;
 	l->pages[i].pos = l->nres;
 	l->res[l->nres++] = i;
+	l->nunused += unused(&l->pages[i]);
 	lru_push(l, i);
 	return true;
 }
@@ -441,6 +458,7 @@ static void res_del(struct learned *l, uint32_t i)
 {
 	uint32_t pos = l->pages[i].pos, last = l->res[--l->nres];
 
+	l->nunused -= unused(&l->pages[i]);
 	lru_unlink(l, i);
 	l->res[pos] = last;
 	l->pages[last].pos = pos;
@@ -512,6 +530,7 @@ static void settle_return(struct learned *l, struct lpage *r)
 /* An observed use of resident record @i. */
 static void used(struct learned *l, uint32_t i)
 {
+	l->nunused -= unused(&l->pages[i]);     /* resident: not after this */
 	settle_return(l, &l->pages[i]);
 	accessed(l, i);
 }
@@ -589,6 +608,31 @@ static float score(struct learned *l, const struct lpage *r)
 	       region_factor(l, r->page);
 }
 
+/* Record @i leaves the cache: counted, remembered as a ghost. */
+static void evict_record(struct learned *l, uint32_t i, uint64_t *page)
+{
+	res_del(l, i);
+	settle_return(l, &l->pages[i]);
+	count_event(l, &l->pages[i], false);
+	*page = l->pages[i].page;
+	ghost_add(l, i);
+}
+
+/* The least recently used unused prefetch among the
+ * LEARNED_PREFETCH_DEPTH oldest pages, or LP_NIL. */
+static uint32_t old_unused_prefetch(struct learned *l)
+{
+	uint32_t i = l->lru_tail;
+
+	if (!l->nunused)
+		return LP_NIL;
+	for (unsigned d = 0; d < LEARNED_PREFETCH_DEPTH && i != LP_NIL;
+	     d++, i = l->pages[i].newer)
+		if (unused(&l->pages[i]))
+			return i;
+	return LP_NIL;
+}
+
 static int lp_evict(struct swap_policy *p, uint64_t *page)
 {
 	struct learned *l = to_l(p);
@@ -598,6 +642,11 @@ static int lp_evict(struct swap_policy *p, uint64_t *page)
 
 	if (!l->nres)
 		return -ENOENT;
+	best = old_unused_prefetch(l);
+	if (best != LP_NIL) {
+		evict_record(l, best, page);
+		return 0;
+	}
 	/* Candidates: the LEARNED_OLDEST least recently used pages (where
 	 * recency is right, the answer is among them) and random others
 	 * (where it is wrong, e.g. loops, the answer is not). */
@@ -629,11 +678,11 @@ static int lp_evict(struct swap_policy *p, uint64_t *page)
 		 * brought back by a prefetch is one too: its age is still
 		 * that of its last use, long ago, which would make it the
 		 * first victim before the use it was fetched for. */
-		bool unused = !r->count || r->returned;
+		bool fresh = unused(r);
 
-		if (unused && !from_tail)
+		if (fresh && !from_tail)
 			continue;
-		s = unused ? 0.0f : score(l, r);
+		s = fresh ? 0.0f : score(l, r);
 		if (k == 0)
 			tail_s = s;     /* the least recently used page's */
 		/* Older first among equals: LRU is the tie-breaker. */
@@ -661,11 +710,7 @@ static int lp_evict(struct swap_policy *p, uint64_t *page)
 		second = best;
 		best = cand[0];
 	}
-	settle_return(l, &l->pages[best]);
-	count_event(l, &l->pages[best], false);
-	*page = l->pages[best].page;
-	res_del(l, best);
-	ghost_add(l, best);
+	evict_record(l, best, page);
 	if (second != LP_NIL && l->base.env.rearm)
 		l->base.env.rearm(l->base.env.ctx, l->pages[second].page);
 	return 0;

@@ -301,6 +301,53 @@ static void ghosts_prefetched_back_are_not_drawn_as_victims(void **state)
 	prefetches_survive(true);
 }
 
+/* Prefetched pages whose use was never seen, once among the oldest
+ * (here behind 20 older used pages, so not among the 8 oldest the
+ * density sampling looks at), go before any used page: their use came
+ * and went unseen or never came. */
+static void old_unused_prefetches_go_first(void **state)
+{
+	const size_t cache = 400;
+	struct swap_policy_env env = { .capacity = cache };
+	struct swap_policy *p = NULL;
+	uint8_t *res = calloc(4096, 1);
+	uint64_t v;
+
+	(void)state;
+	assert_non_null(res);
+	assert_int_equal(swap_policy_create("learned", &env, &p), 0);
+	for (uint64_t pg = 0; pg < cache; pg++) {
+		swap_policy_insert(p, pg, 0);
+		res[pg] = 1;
+	}
+	for (uint64_t pg = 1000; pg < 1016; pg++) {
+		assert_int_equal(swap_policy_evict(p, &v), 0);
+		assert_true(v < cache);
+		res[v] = 0;
+		swap_policy_insert(p, pg, SWAP_ACCESS_PREFETCH);
+		res[pg] = 1;
+	}
+	/* Every used page but the 20 least recently used is used again. */
+	for (uint64_t pg = 0, left = 20; pg < cache; pg++) {
+		if (!res[pg])
+			continue;
+		if (left) {
+			left--;
+			continue;
+		}
+		swap_policy_touch(p, pg, 0);
+	}
+	for (int k = 0; k < 16; k++) {
+		assert_int_equal(swap_policy_evict(p, &v), 0);
+		assert_true(v >= 1000 && v < 1016);
+	}
+	/* None left: used pages go again. */
+	assert_int_equal(swap_policy_evict(p, &v), 0);
+	assert_true(v < cache);
+	swap_policy_destroy(p);
+	free(res);
+}
+
 /* Pages of some 2 MiB regions come back once, after longer than the cache
  * can hold; pages of other regions are streamed once. Both kinds keep
  * arriving in their regions all along (a heap whose buffers are written
@@ -443,6 +490,7 @@ int main(void)
 		cmocka_unit_test(does_as_well_as_lru_where_recency_is_all),
 		cmocka_unit_test(young_prefetches_are_not_drawn_as_victims),
 		cmocka_unit_test(ghosts_prefetched_back_are_not_drawn_as_victims),
+		cmocka_unit_test(old_unused_prefetches_go_first),
 		cmocka_unit_test(keeps_the_regions_whose_pages_return),
 		cmocka_unit_test(counts_are_exported_and_a_prior_is_taken),
 		cmocka_unit_test(a_page_prefetched_back_counts_as_returned_when_used),
