@@ -41,7 +41,7 @@
 #define STRIDE_CONFIRM       2              /* faults repeating the stride */
 #define STRIDE_WINDOW_CAP    ((uint64_t)1 << 20)
 #define STRIDE_STALE         256            /* faults before a stream ages */
-#define STRIDE_SKIP_MAX      4096           /* present pages stepped over */
+#define STRIDE_SKIP_MAX      512            /* present pages stepped over (bounds the walk) */
 
 struct stride_stream {
 	uint64_t last;          /* page of the stream's latest fault */
