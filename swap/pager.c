@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "extents.h"
 #include "metrics.h"
 
 static int check_config(const struct swap_pager_config *cfg, const struct swap_region *r)
@@ -130,6 +131,18 @@ int swap_pager_create(const struct swap_pager_config *config,
 	ret = swap_pagedir_create(p->pages, &p->dir);
 	if (ret < 0)
 		goto err;
+	for (size_t i = 0; i < p->tier_count; i++) {
+		struct swap_tier_stats ts;
+
+		/* Extents only where the tier can hold the whole guest: they
+		 * may reserve up to that much. */
+		swap_tier_get_stats(p->tiers[i], &ts);
+		if (ts.slots_total - ts.slots_used < p->pages)
+			continue;
+		ret = swap_extents_create(p->tiers[i], p->pages, &p->extents[i]);
+		if (ret < 0)
+			goto err;
+	}
 	penv.rearm = pager_rearm_cb;
 	penv.ctx = p;
 	penv.capacity = p->limit;
@@ -226,8 +239,7 @@ void swap_pager_stop(struct swap_pager *p)
 
 static void release_one(void *ctx, uint64_t page, uint64_t e)
 {
-	(void)page;
-	pager_release_slot(ctx, e);
+	pager_release_slot(ctx, page, e);
 }
 
 void swap_pager_destroy(struct swap_pager *p)
@@ -238,6 +250,8 @@ void swap_pager_destroy(struct swap_pager *p)
 	if (p->dir)
 		swap_pagedir_foreach(p->dir, release_one, p);
 	swap_pagedir_destroy(p->dir);
+	for (size_t i = 0; i < p->tier_count; i++)
+		swap_extents_destroy(p->extents[i]);
 	swap_policy_destroy(p->policy);
 	swap_prefetch_destroy(p->prefetcher);
 	if (p->stop_efd >= 0)
@@ -349,17 +363,20 @@ void pager_unreserve(struct swap_pager *p, uint64_t n)
 	atomic_fetch_sub(&p->resident, n);
 }
 
-void pager_release_slot(struct swap_pager *p, uint64_t e)
+void pager_put_slot(struct swap_pager *p, unsigned tier, uint64_t page, uint64_t slot)
 {
-	uint64_t slot;
-	unsigned tier;
-
-	if (!(e & SWAP_PE_HAS_SLOT))
+	if (tier >= p->tier_count)
 		return;
-	tier = swap_pe_tier(e);
-	slot = swap_pe_slot(e);
-	if (tier < p->tier_count)
+	if (p->extents[tier] && swap_extents_owns(p->extents[tier], page, slot))
+		swap_extents_put(p->extents[tier], page, slot);
+	else
 		swap_tier_release(p->tiers[tier], &slot, 1);
+}
+
+void pager_release_slot(struct swap_pager *p, uint64_t page, uint64_t e)
+{
+	if (e & SWAP_PE_HAS_SLOT)
+		pager_put_slot(p, swap_pe_tier(e), page, swap_pe_slot(e));
 }
 
 /* Does the memfd still hold data for @page (a zap, not a discard)? */
@@ -393,7 +410,7 @@ void pager_publish_owned(struct swap_pager *p, uint64_t page, swap_pe_t *pe, uin
 			break;
 	}
 	if (gone) {
-		pager_release_slot(p, e);
+		pager_release_slot(p, page, e);
 		pager_unreserve(p, 1);
 		pthread_mutex_lock(&p->policy_lock);
 		swap_policy_remove(p->policy, page);
@@ -531,6 +548,13 @@ json_object *swap_pager_stats_json(struct swap_pager *p)
 		put_u64(t, "slots_used", ts.slots_used);
 		if (ts.slots_total != UINT64_MAX)
 			put_u64(t, "slots_total", ts.slots_total);
+		if (p->extents[i]) {
+			uint64_t ext, held;
+
+			swap_extents_count(p->extents[i], &ext, &held);
+			put_u64(t, "extents", ext);
+			put_u64(t, "extent_slots_held", held);
+		}
 		put_u64(t, "stores", ts.stores);
 		put_u64(t, "loads", ts.loads);
 		put_u64(t, "store_errors", ts.store_errors);

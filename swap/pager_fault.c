@@ -107,7 +107,7 @@ static void unclaim(struct swap_pager *p, const struct batch_item *it)
 	/* Discarded meanwhile: its slot means nothing now (released once,
 	 * after the entry changed, not on every try). */
 	if (discarded)
-		pager_release_slot(p, e);
+		pager_release_slot(p, it->page, e);
 }
 
 /* Publish an installed page as RESIDENT. */
@@ -217,7 +217,7 @@ static bool forget_discarded(struct swap_pager *p, uint64_t page, swap_pe_t *pe,
 {
 	if (!swap_pagedir_cas(pe, &e, 0))
 		return false;
-	pager_release_slot(p, e);
+	pager_release_slot(p, page, e);
 	pager_unreserve(p, 1);
 	cnt_add(&p->c.discards, 1);
 	pthread_mutex_lock(&p->policy_lock);
@@ -477,7 +477,7 @@ static void handle_remove(struct fault_ctx *fc, uint64_t start, uint64_t end)
 			if (st == SWAP_PAGE_RESIDENT && pager_memfd_has_page(p, page))
 				break;   /* only unmapped, the data is still there */
 			if (swap_pagedir_cas(pe, &e, 0)) {
-				pager_release_slot(p, e);
+				pager_release_slot(p, page, e);
 				cnt_add(&p->c.discards, 1);
 				if (st == SWAP_PAGE_RESIDENT) {
 					pager_unreserve(p, 1);

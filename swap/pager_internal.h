@@ -39,6 +39,7 @@ struct swap_pager {
 
 	struct swap_pagedir *dir;
 	struct swap_tier *tiers[SWAP_MAX_TIERS];
+	struct swap_extents *extents[SWAP_MAX_TIERS];  /* NULL: plain slots */
 	size_t tier_count;
 
 	pthread_mutex_t policy_lock;
@@ -118,7 +119,9 @@ void pager_unreserve(struct swap_pager *p, uint64_t n);
 void pager_kick_reclaim(struct swap_pager *p);
 void pager_want_space(struct swap_pager *p);
 void pager_wait_space(struct swap_pager *p, unsigned max_us);
-void pager_release_slot(struct swap_pager *p, uint64_t entry);
+void pager_release_slot(struct swap_pager *p, uint64_t page, uint64_t entry);
+/* Give back @slot of tier @tier that @page held (an extent slot or not). */
+void pager_put_slot(struct swap_pager *p, unsigned tier, uint64_t page, uint64_t slot);
 void pager_record_latency(struct swap_pager *p, uint64_t ns, int kind);
 bool pager_memfd_has_page(struct swap_pager *p, uint64_t page);
 void pager_publish_owned(struct swap_pager *p, uint64_t page, swap_pe_t *pe, uint64_t set, uint64_t clear);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "extents.h"
 #include "uffd.h"
 
 enum victim_kind { V_SKIP, V_ZERO, V_CLEAN, V_STORE };
@@ -201,7 +202,24 @@ static void assign_slots(struct reclaim_ctx *rc, size_t n)
 	size_t got = 0;
 
 	for (size_t t = 0; t < p->tier_count && got < need; t++) {
-		size_t want = need - got;
+		size_t want;
+
+		/* A tier with extents: each page's slot is its place in its
+		 * group's extent, when one can be had. */
+		for (size_t i = 0; p->extents[t] && i < n && got < need; i++) {
+			struct victim *v = &rc->v[i];
+
+			if (v->kind != V_STORE || (v->entry & SWAP_PE_HAS_SLOT) || v->new_slot)
+				continue;
+			if (swap_extents_take(p->extents[t], v->page, &v->slot) < 0)
+				continue;
+			v->tier = (unsigned)t;
+			v->new_slot = true;
+			got++;
+		}
+		want = need - got;
+		if (!want)
+			break;
 
 		/* All at once, else one by one until the tier is full. */
 		if (swap_tier_alloc(p->tiers[t], rc->slots, want) < 0) {
@@ -277,7 +295,7 @@ static void keep_resident(struct reclaim_ctx *rc, struct victim *v)
 	bool keep_new = v->new_slot && !v->failed;
 
 	if (v->new_slot && !keep_new)
-		swap_tier_release(p->tiers[v->tier], &v->slot, 1);
+		pager_put_slot(p, v->tier, v->page, v->slot);
 	protect_wait(p, page_addr(p, v->page), PVM_PAGE_SIZE, false);
 	do {
 		n = swap_pe_with_state(e, SWAP_PAGE_RESIDENT) &
@@ -313,9 +331,9 @@ static void publish_evicted(struct reclaim_ctx *rc, struct victim *v)
 	}
 	if (n == 0) {
 		/* Zero or discarded: any slot it had means nothing now. */
-		pager_release_slot(p, e);
+		pager_release_slot(p, v->page, e);
 		if (v->new_slot && !(e & SWAP_PE_HAS_SLOT))
-			swap_tier_release(p->tiers[v->tier], &v->slot, 1);
+			pager_put_slot(p, v->tier, v->page, v->slot);
 	}
 }
 

@@ -60,6 +60,12 @@ struct swap_tier_ops {
 	 * acknowledge it). The pager's eviction batch defaults to the largest
 	 * any of its tiers asks for, and to 128 pages when none does. */
 	unsigned store_batch;
+	/* Optional: nonzero (a power of two, 64..4096) asks the pager to keep
+	 * guest neighbours together: each aligned group of this many guest
+	 * pages gets as many contiguous slots (swap/extents.h), so a batch of
+	 * neighbouring pages is one request (disk). Costs the tier up to the
+	 * guest's size in slots; for tiers where space is cheap. */
+	unsigned extent_pages;
 };
 
 /* Does @ops (of a kind built against some version of this interface)

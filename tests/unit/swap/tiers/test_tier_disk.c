@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
 static char test_dir[256];
 
@@ -258,6 +259,64 @@ static void disk_io_on_bad_slot_or_misaligned_buffer_fails_that_page(void **stat
 	free(pages);
 }
 
+/* The disk tier's count of @key in its JSON stats. */
+static uint64_t disk_stat(struct swap_tier *t, const char *key)
+{
+	json_object *o = json_object_new_object(), *v;
+	uint64_t n = UINT64_MAX;
+
+	assert_non_null(t->ops->stats_json);
+	t->ops->stats_json(t, o);
+	if (json_object_object_get_ex(o, key, &v))
+		n = json_object_get_uint64(v);
+	json_object_put(o);
+	assert_true(n != UINT64_MAX);
+	return n;
+}
+
+/* A read bridges short gaps between the slots it loads (one request, the
+ * gap read into scratch and dropped), never long ones, and every page
+ * still gets its own data. */
+static void disk_reads_bridge_short_gaps(void **state)
+{
+	struct swap_tier *t = *state;
+	uint8_t *pages = tt_pages(64);
+	struct swap_io ios[64];
+	uint64_t slots[64], req, gap;
+	size_t k, n = 0;
+
+	assert_int_equal(swap_tier_alloc(t, slots, 64), 0);
+	for (k = 1; k < 64; k++)
+		assert_true(slots[k] == slots[0] + k);  /* a fresh file: in order */
+	for (k = 0; k < 64; k++) {
+		tt_fill(pages + k * 4096, 5, slots[k]);
+		ios[k] = (struct swap_io){ .slot = slots[k], .buf = pages + k * 4096 };
+	}
+	assert_int_equal(swap_tier_store(t, ios, 64), 0);
+	memset(pages, 0, 64 * 4096);
+	/* Every other slot of the first 32, then slot 40 after a gap of 9,
+	 * then slot 63 after a gap of 22: two requests, 16 + 9 bridged. */
+	for (k = 0; k < 32; k += 2)
+		ios[n++] = (struct swap_io){ .slot = slots[k], .buf = pages + n * 4096 };
+	ios[n++] = (struct swap_io){ .slot = slots[40], .buf = pages + n * 4096 };
+	ios[n++] = (struct swap_io){ .slot = slots[63], .buf = pages + n * 4096 };
+	req = disk_stat(t, "read_requests");
+	gap = disk_stat(t, "gap_pages");
+	assert_int_equal(swap_tier_load(t, ios, n), 0);
+	assert_int_equal(disk_stat(t, "read_requests") - req, 2);
+	assert_int_equal(disk_stat(t, "gap_pages") - gap, 15 + 9);
+	for (k = 0; k < n; k++) {
+		assert_int_equal(ios[k].result, 0);
+		assert_true(tt_page_ok(ios[k].buf, 5, ios[k].slot));
+	}
+	/* Writes never bridge: each of these is a request of its own. */
+	req = disk_stat(t, "write_requests");
+	assert_int_equal(swap_tier_store(t, ios, 3), 0);
+	assert_int_equal(disk_stat(t, "write_requests") - req, 3);
+	swap_tier_release(t, slots, 64);
+	free(pages);
+}
+
 /* Child of disk_full_filesystem_is_enospc_at_alloc: 0 pass, 1 fail, 77 skip. */
 static int fill_small_tmpfs(void)
 {
@@ -353,6 +412,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			disk_io_on_bad_slot_or_misaligned_buffer_fails_that_page,
 			open_disk, close_tier),
+		cmocka_unit_test_setup_teardown(disk_reads_bridge_short_gaps,
+						open_disk, close_tier),
 		cmocka_unit_test(disk_max_size_caps_slots_and_alloc_reports_enospc),
 		cmocka_unit_test(disk_file_is_removed_at_close),
 		cmocka_unit_test(disk_refuses_an_existing_file_it_did_not_create),
