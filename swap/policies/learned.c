@@ -64,6 +64,8 @@ extern const struct swap_policy_ops swap_policy_learned_ops;
 #define LEARNED_OLDEST      8        /* candidates from the LRU end */
 #define LEARNED_RANDOM      24       /* and drawn at random */
 #define LEARNED_PREFETCH_DEPTH 64    /* LRU end searched for an unused prefetch */
+#define LEARNED_PF_YOUNG    32        /* the last C/8 prefetches are young */
+#define LEARNED_PF_YOUNG_MIN 256
 #define LEARNED_GHOSTS      8        /* ghost records per cache page */
 #define LEARNED_GHOSTS_MAX  ((size_t)1 << 21)
 #define LEARNED_GHOST_STRIDE 4       /* ghosts sampled per density update */
@@ -93,6 +95,8 @@ struct lpage {
 	uint8_t returned;       /* back from the ghosts by a prefetch: its
 				 * eviction stands until its first use */
 	uint32_t ev_epoch;      /* ghost: the tick of its eviction */
+	uint32_t pf_seq;        /* unused prefetch: prefetches before it */
+	uint32_t pf_older, pf_newer;    /* list of resident unused prefetches */
 };
 
 struct learned {
@@ -113,6 +117,8 @@ struct learned {
 	uint32_t *res;                  /* resident records, for sampling */
 	uint32_t nres, res_cap;
 	uint32_t nunused;               /* resident unused prefetches */
+	uint32_t pf_head, pf_tail;      /* their list, newest and oldest */
+	uint32_t pf_clock;              /* prefetched inserts so far */
 	uint32_t lru_head, lru_tail;    /* newest, oldest resident access */
 	struct lregion {
 		float hits, evictions;
@@ -328,6 +334,7 @@ static int lp_create(const struct swap_policy_env *env, struct swap_policy **out
 	l->rng = LEARNED_SEED;
 	l->free_head = LP_NIL;
 	l->lru_head = l->lru_tail = LP_NIL;
+	l->pf_head = l->pf_tail = LP_NIL;
 	/* A long memory of evicted pages is what lets the model see reuse
 	 * beyond the cache (bench/policy_eval.py: 8 C against 1 C cut the mean
 	 * gap to OPT by a fifth); bounded for huge caches. */
@@ -435,6 +442,39 @@ static bool unused(const struct lpage *r)
 	return !r->count || r->returned;
 }
 
+/* A resident unused prefetch joins the newest end of their list. */
+static void pf_link(struct learned *l, uint32_t i)
+{
+	struct lpage *r = &l->pages[i];
+
+	r->pf_seq = l->pf_clock;
+	r->pf_newer = LP_NIL;
+	r->pf_older = l->pf_head;
+	if (l->pf_head != LP_NIL)
+		l->pages[l->pf_head].pf_newer = i;
+	else
+		l->pf_tail = i;
+	l->pf_head = i;
+	l->nunused++;
+}
+
+/* It is used, or evicted. */
+static void pf_unlink(struct learned *l, uint32_t i)
+{
+	struct lpage *r = &l->pages[i];
+
+	if (r->pf_older != LP_NIL)
+		l->pages[r->pf_older].pf_newer = r->pf_newer;
+	else
+		l->pf_tail = r->pf_newer;
+	if (r->pf_newer != LP_NIL)
+		l->pages[r->pf_newer].pf_older = r->pf_older;
+	else
+		l->pf_head = r->pf_older;
+	r->pf_older = r->pf_newer = LP_NIL;
+	l->nunused--;
+}
+
 static bool res_add(struct learned *l, uint32_t i)
 {
 	if (l->nres == l->res_cap) {
@@ -449,7 +489,8 @@ static bool res_add(struct learned *l, uint32_t i)
 	l->pages[i].state = LP_RESIDENT;
 	l->pages[i].pos = l->nres;
 	l->res[l->nres++] = i;
-	l->nunused += unused(&l->pages[i]);
+	if (unused(&l->pages[i]))
+		pf_link(l, i);
 	lru_push(l, i);
 	return true;
 }
@@ -458,7 +499,8 @@ static void res_del(struct learned *l, uint32_t i)
 {
 	uint32_t pos = l->pages[i].pos, last = l->res[--l->nres];
 
-	l->nunused -= unused(&l->pages[i]);
+	if (unused(&l->pages[i]))
+		pf_unlink(l, i);
 	lru_unlink(l, i);
 	l->res[pos] = last;
 	l->pages[last].pos = pos;
@@ -530,7 +572,8 @@ static void settle_return(struct learned *l, struct lpage *r)
 /* An observed use of resident record @i. */
 static void used(struct learned *l, uint32_t i)
 {
-	l->nunused -= unused(&l->pages[i]);     /* resident: not after this */
+	if (unused(&l->pages[i]))
+		pf_unlink(l, i);                /* resident: not after this */
 	settle_return(l, &l->pages[i]);
 	accessed(l, i);
 }
@@ -543,6 +586,8 @@ static void lp_insert(struct swap_policy *p, uint64_t page, unsigned flags)
 
 	if (use)
 		tick(l);
+	else
+		l->pf_clock++;
 	if (u64map_get(&l->index, page, &i)) {
 		struct lpage *r = &l->pages[i];
 
@@ -622,10 +667,15 @@ static void evict_record(struct learned *l, uint32_t i, uint64_t *page)
  * LEARNED_PREFETCH_DEPTH oldest pages, or LP_NIL. */
 static uint32_t old_unused_prefetch(struct learned *l)
 {
-	uint32_t i = l->lru_tail;
+	uint32_t i = l->pf_tail, young = (uint32_t)(l->capacity / LEARNED_PF_YOUNG);
 
-	if (!l->nunused)
+	if (i == LP_NIL)
 		return LP_NIL;
+	if (young < LEARNED_PF_YOUNG_MIN)
+		young = LEARNED_PF_YOUNG_MIN;
+	if (l->pf_clock - l->pages[i].pf_seq >= young)
+		return i;
+	i = l->lru_tail;
 	for (unsigned d = 0; d < LEARNED_PREFETCH_DEPTH && i != LP_NIL;
 	     d++, i = l->pages[i].newer)
 		if (unused(&l->pages[i]))

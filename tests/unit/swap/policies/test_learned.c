@@ -348,6 +348,43 @@ static void old_unused_prefetches_go_first(void **state)
 	free(res);
 }
 
+/* A stride-prefetched scan beside a working set whose uses the pager
+ * no longer sees (reads of a mapped page do not fault): the working set
+ * sinks to the LRU end, deeper than the few oldest pages searched for an
+ * unused prefetch. Prefetches older than the last C/8 go first all the
+ * same; the working set stays. */
+static void old_prefetches_go_before_a_deep_working_set(void **state)
+{
+	const size_t cache = 1000, ws = 300;
+	struct swap_policy_env env = { .capacity = cache };
+	struct swap_policy *p = NULL;
+	uint64_t v;
+	size_t nres = 0;
+
+	(void)state;
+	assert_int_equal(swap_policy_create("learned", &env, &p), 0);
+	for (uint64_t pg = 0; pg < ws; pg++) {
+		swap_policy_insert(p, pg, 0);
+		swap_policy_touch(p, pg, SWAP_ACCESS_WRITE);
+		nres++;
+	}
+	for (uint64_t pg = 100000; pg < 100000 + 20 * cache; pg++) {
+		if (nres == cache) {
+			assert_int_equal(swap_policy_evict(p, &v), 0);
+			assert_true(v >= 100000);
+			/* and never one of the last C/8 prefetched */
+			assert_true(pg - v > cache / 8);
+			nres--;
+		}
+		swap_policy_insert(p, pg, SWAP_ACCESS_PREFETCH);
+		nres++;
+		/* a fault at each window's end: some pages are seen used */
+		if (pg % 64 == 0)
+			swap_policy_touch(p, pg, 0);
+	}
+	swap_policy_destroy(p);
+}
+
 /* Pages of some 2 MiB regions come back once, after longer than the cache
  * can hold; pages of other regions are streamed once. Both kinds keep
  * arriving in their regions all along (a heap whose buffers are written
@@ -491,6 +528,7 @@ int main(void)
 		cmocka_unit_test(young_prefetches_are_not_drawn_as_victims),
 		cmocka_unit_test(ghosts_prefetched_back_are_not_drawn_as_victims),
 		cmocka_unit_test(old_unused_prefetches_go_first),
+		cmocka_unit_test(old_prefetches_go_before_a_deep_working_set),
 		cmocka_unit_test(keeps_the_regions_whose_pages_return),
 		cmocka_unit_test(counts_are_exported_and_a_prior_is_taken),
 		cmocka_unit_test(a_page_prefetched_back_counts_as_returned_when_used),
