@@ -24,6 +24,7 @@ struct batch_item {
 	uint64_t page;
 	uint64_t entry;     /* entry value before we claimed it */
 	bool prefetch;
+	bool stream;        /* the faulting page, and the prefetcher predicted from it */
 	bool from_tier;
 	bool write;         /* install writable and dirty */
 	bool ok;
@@ -294,6 +295,7 @@ static void handle_missing(struct fault_ctx *fc, uint64_t page, bool write, uint
 	ncand = swap_prefetch_predict(p->prefetcher, page, write ? SWAP_ACCESS_WRITE : 0,
 				      fc->cands, fc->cap - 1);
 	pthread_mutex_unlock(&p->prefetch_lock);
+	fc->items[0].stream = ncand > 0;
 	for (size_t i = 0; i < ncand && n < fc->cap; i++) {
 		uint64_t c = fc->cands[i];
 
@@ -348,6 +350,7 @@ static void handle_missing(struct fault_ctx *fc, uint64_t page, bool write, uint
 			continue;
 		swap_policy_insert(p->policy, it->page,
 				   (it->prefetch ? SWAP_ACCESS_PREFETCH : 0) |
+				   (it->stream ? SWAP_ACCESS_STREAM : 0) |
 				   (it->write ? SWAP_ACCESS_WRITE : 0));
 		if (p->cfg.on_access && !it->prefetch)
 			p->cfg.on_access(p->cfg.on_access_ctx, it->page, it->write, true);

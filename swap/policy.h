@@ -35,6 +35,10 @@ struct swap_policy_env {
 /* Flags passed to insert()/touch(). */
 #define SWAP_ACCESS_WRITE     (1u << 0)  /* the access was a write */
 #define SWAP_ACCESS_PREFETCH  (1u << 1)  /* inserted by the prefetcher, not yet used */
+/* A demand fault from which the prefetcher predicted more pages: a page of
+ * a scan it follows, whose neighbours come in as prefetches and are used
+ * unseen. Policies may treat it as those neighbours (learned) or ignore it. */
+#define SWAP_ACCESS_STREAM    (1u << 2)
 
 struct swap_policy_ops {
 	size_t size;                 /* sizeof(struct swap_policy_ops) */

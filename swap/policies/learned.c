@@ -581,7 +581,13 @@ static void used(struct learned *l, uint32_t i)
 static void lp_insert(struct swap_policy *p, uint64_t page, unsigned flags)
 {
 	struct learned *l = to_l(p);
-	bool use = !(flags & SWAP_ACCESS_PREFETCH);
+	/* A demand fault the prefetcher followed as a stream is a page of
+	 * a scan: treated as its prefetched neighbours, whose use the pager
+	 * never sees. Counted as used, the one page per prefetch window that
+	 * faults was kept over them (a used page outranks an unused
+	 * prefetch); in linear-sgd those pages piled up epoch after epoch
+	 * (22k of the 32k-page cache), holes in every window. */
+	bool use = !(flags & (SWAP_ACCESS_PREFETCH | SWAP_ACCESS_STREAM));
 	uint32_t i;
 
 	if (use)
