@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sim.h"
 
@@ -121,9 +122,9 @@ int sim_replay_opt(struct sim_workload *w, size_t cache_pages, struct sim_result
 		opt_set(&h, h.count++, id);
 		opt_sift_up(&h, h.count - 1);
 	}
+	memset(out, 0, sizeof(*out));
 	out->accesses = w->trace->count;
 	out->misses = misses;
-	out->policy_ns = 0;
 	ret = 0;
 out_free:
 	free(h.ids);

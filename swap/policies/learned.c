@@ -34,13 +34,27 @@
  *    (LRU). Where nothing is known yet every density is equal and the
  *    policy is LRU.
  *  - Pages prefetched and not seen used since (unused prefetches) are
- *    never drawn at random (a young one's use is still to come); the
- *    first of them among the LEARNED_PREFETCH_DEPTH least recently used
- *    pages goes before any sampling. Its use, if any, came and went
- *    unseen (a mapped page does not fault) or it was a wrong guess: a
- *    clean copy sits in a tier, it is the cheapest page to let go. Without
- *    this, under a stride-prefetched scan only used pages were left to
- *    sample from, and the working set went instead.
+ *    never drawn at random (a young one's use is still to come). They
+ *    sit in a list of their own, oldest first: once the oldest is no
+ *    longer young (young_span(): C/32 prefetches came after it where
+ *    the uses of prefetched pages go unseen, up to C where they are
+ *    seen), it goes before any sampling, however deep the used pages;
+ *    otherwise the first of them among the LEARNED_PREFETCH_DEPTH least
+ *    recently used pages does. Its use, if any, came and went unseen (a
+ *    mapped page does not fault) or it was a wrong guess: a clean copy
+ *    sits in a tier, it is the cheapest page to let go. Without this,
+ *    under a stride-prefetched scan only used pages were left to sample
+ *    from, and the working set went instead.
+ *  - Loops of prefetches: when most prefetched pages are ones evicted
+ *    unused earlier and now fetched again (the share `loop`, an EWMA over
+ *    prefetch inserts, at least LEARNED_LOOP_MIN), the scan is a loop
+ *    larger than the room it has, and first-in first-out would miss on
+ *    every page of it. Old unused prefetches beyond a buffer of about
+ *    twice the young ones then move to a kept list and stay, in runs (a
+ *    hysteresis of half the young ones); the buffer cycles, the kept part
+ *    hits on every lap (what OPT does with a loop).
+ *    Kept pages still go before used ones (the newest kept first, so the
+ *    rest stays), and all go, oldest first, once the loop ends.
  *  - For the pager's recency tracking, the runner-up of each eviction is
  *    re-armed: if it is still in use, its next write is observed.
  * Costs: O(1) per access (a hash lookup, two counters, an LRU move);
@@ -64,8 +78,12 @@ extern const struct swap_policy_ops swap_policy_learned_ops;
 #define LEARNED_OLDEST      8        /* candidates from the LRU end */
 #define LEARNED_RANDOM      24       /* and drawn at random */
 #define LEARNED_PREFETCH_DEPTH 64    /* LRU end searched for an unused prefetch */
-#define LEARNED_PF_YOUNG    32        /* the last C/8 prefetches are young */
+#define LEARNED_PF_YOUNG    32       /* the last C/32 prefetches are young */
 #define LEARNED_PF_YOUNG_MIN 256
+#define LEARNED_PF_YOUNG_MAX 1       /* and at most C */
+#define LEARNED_PF_SEEN     0.5f     /* share of prefetches seen used for C */
+#define LEARNED_LOOP_RATE   (1.0f / 1024)    /* EWMA weight of one prefetch (loop, pf_seen) */
+#define LEARNED_LOOP_MIN    0.5f     /* returning share that makes a loop */
 #define LEARNED_GHOSTS      8        /* ghost records per cache page */
 #define LEARNED_GHOSTS_MAX  ((size_t)1 << 21)
 #define LEARNED_GHOST_STRIDE 4       /* ghosts sampled per density update */
@@ -94,6 +112,8 @@ struct lpage {
 	uint8_t ev_class, ev_bin;       /* ghost: where its eviction was counted */
 	uint8_t returned;       /* back from the ghosts by a prefetch: its
 				 * eviction stands until its first use */
+	uint8_t kept;           /* an unused prefetch of a loop, kept */
+	uint8_t pf_evicted;     /* ghost: evicted as an unused prefetch */
 	uint32_t ev_epoch;      /* ghost: the tick of its eviction */
 	uint32_t pf_seq;        /* unused prefetch: prefetches before it */
 	uint32_t pf_older, pf_newer;    /* list of resident unused prefetches */
@@ -119,6 +139,10 @@ struct learned {
 	uint32_t nunused;               /* resident unused prefetches */
 	uint32_t pf_head, pf_tail;      /* their list, newest and oldest */
 	uint32_t pf_clock;              /* prefetched inserts so far */
+	uint32_t kp_head, kp_tail, nkept;       /* unused prefetches kept */
+	float loop;                     /* share of prefetches that return */
+	bool keeping;                   /* keeping old unused prefetches */
+	float pf_seen;                  /* share of prefetches seen used */
 	uint32_t lru_head, lru_tail;    /* newest, oldest resident access */
 	struct lregion {
 		float hits, evictions;
@@ -150,6 +174,25 @@ static uint64_t period(const struct learned *l)
 	uint64_t p = (uint64_t)(l->capacity * LEARNED_PERIOD);
 
 	return p < LEARNED_PERIOD_MIN ? LEARNED_PERIOD_MIN : p;
+}
+
+/* How many prefetches keep a prefetched page young. Where the pager sees
+ * the uses of prefetched pages (the share `pf_seen` of prefetches seen
+ * used), one not seen used yet may still be: it has about a cache's
+ * worth of prefetches (C/LEARNED_PF_YOUNG_MAX). Where it sees few (reads
+ * of a mapped page do not fault), one not seen used most likely was,
+ * unseen: C/LEARNED_PF_YOUNG, at least LEARNED_PF_YOUNG_MIN. Between
+ * the two in proportion, up to a share of LEARNED_PF_SEEN. */
+static uint32_t young_span(const struct learned *l)
+{
+	double lo = l->capacity / LEARNED_PF_YOUNG, hi = l->capacity / LEARNED_PF_YOUNG_MAX;
+	double f = l->pf_seen / LEARNED_PF_SEEN;
+
+	if (lo < LEARNED_PF_YOUNG_MIN)
+		lo = LEARNED_PF_YOUNG_MIN;
+	if (hi < lo)
+		hi = lo;
+	return (uint32_t)(lo + (hi - lo) * (f < 1 ? f : 1));
 }
 
 static unsigned region_of(uint64_t page)
@@ -335,6 +378,7 @@ static int lp_create(const struct swap_policy_env *env, struct swap_policy **out
 	l->free_head = LP_NIL;
 	l->lru_head = l->lru_tail = LP_NIL;
 	l->pf_head = l->pf_tail = LP_NIL;
+	l->kp_head = l->kp_tail = LP_NIL;
 	/* A long memory of evicted pages is what lets the model see reuse
 	 * beyond the cache (bench/policy_eval.py: 8 C against 1 C cut the mean
 	 * gap to OPT by a fifth); bounded for huge caches. */
@@ -442,37 +486,64 @@ static bool unused(const struct lpage *r)
 	return !r->count || r->returned;
 }
 
-/* A resident unused prefetch joins the newest end of their list. */
-static void pf_link(struct learned *l, uint32_t i)
+static void list_push(struct learned *l, uint32_t *head, uint32_t *tail, uint32_t i)
 {
 	struct lpage *r = &l->pages[i];
 
-	r->pf_seq = l->pf_clock;
 	r->pf_newer = LP_NIL;
-	r->pf_older = l->pf_head;
-	if (l->pf_head != LP_NIL)
-		l->pages[l->pf_head].pf_newer = i;
+	r->pf_older = *head;
+	if (*head != LP_NIL)
+		l->pages[*head].pf_newer = i;
 	else
-		l->pf_tail = i;
-	l->pf_head = i;
-	l->nunused++;
+		*tail = i;
+	*head = i;
 }
 
-/* It is used, or evicted. */
-static void pf_unlink(struct learned *l, uint32_t i)
+static void list_unlink(struct learned *l, uint32_t *head, uint32_t *tail, uint32_t i)
 {
 	struct lpage *r = &l->pages[i];
 
 	if (r->pf_older != LP_NIL)
 		l->pages[r->pf_older].pf_newer = r->pf_newer;
 	else
-		l->pf_tail = r->pf_newer;
+		*tail = r->pf_newer;
 	if (r->pf_newer != LP_NIL)
 		l->pages[r->pf_newer].pf_older = r->pf_older;
 	else
-		l->pf_head = r->pf_older;
+		*head = r->pf_older;
 	r->pf_older = r->pf_newer = LP_NIL;
+}
+
+/* A resident unused prefetch joins the newest end of their list. */
+static void pf_link(struct learned *l, uint32_t i)
+{
+	l->pages[i].pf_seq = l->pf_clock;
+	l->pages[i].kept = 0;
+	list_push(l, &l->pf_head, &l->pf_tail, i);
+	l->nunused++;
+}
+
+/* It is used, or evicted (from either list). */
+static void pf_unlink(struct learned *l, uint32_t i)
+{
+	if (l->pages[i].kept) {
+		list_unlink(l, &l->kp_head, &l->kp_tail, i);
+		l->pages[i].kept = 0;
+		l->nkept--;
+	} else {
+		list_unlink(l, &l->pf_head, &l->pf_tail, i);
+		l->nunused--;
+	}
+}
+
+/* An unused prefetch of a loop moves to the kept list. */
+static void keep(struct learned *l, uint32_t i)
+{
+	list_unlink(l, &l->pf_head, &l->pf_tail, i);
 	l->nunused--;
+	list_push(l, &l->kp_head, &l->kp_tail, i);
+	l->pages[i].kept = 1;
+	l->nkept++;
 }
 
 static bool res_add(struct learned *l, uint32_t i)
@@ -572,8 +643,10 @@ static void settle_return(struct learned *l, struct lpage *r)
 /* An observed use of resident record @i. */
 static void used(struct learned *l, uint32_t i)
 {
-	if (unused(&l->pages[i]))
+	if (unused(&l->pages[i])) {
+		l->pf_seen += LEARNED_LOOP_RATE;
 		pf_unlink(l, i);                /* resident: not after this */
+	}
 	settle_return(l, &l->pages[i]);
 	accessed(l, i);
 }
@@ -590,10 +663,12 @@ static void lp_insert(struct swap_policy *p, uint64_t page, unsigned flags)
 	bool use = !(flags & (SWAP_ACCESS_PREFETCH | SWAP_ACCESS_STREAM));
 	uint32_t i;
 
-	if (use)
+	if (use) {
 		tick(l);
-	else
+	} else {
 		l->pf_clock++;
+		l->pf_seen -= l->pf_seen * LEARNED_LOOP_RATE;
+	}
 	if (u64map_get(&l->index, page, &i)) {
 		struct lpage *r = &l->pages[i];
 
@@ -606,7 +681,15 @@ static void lp_insert(struct swap_policy *p, uint64_t page, unsigned flags)
 		 * used yet: its eviction is taken back at its first use
 		 * (lp_touch), if that comes before it is evicted again. */
 		l->ghost[r->pos] = LP_NIL;
+		if (!use)
+			l->loop += (r->pf_evicted - l->loop) * LEARNED_LOOP_RATE;
+		r->pf_evicted = 0;
 		if (use) {
+			/* A use that came after the page went unused: seen
+			 * all the same, if a cache's worth of prefetches
+			 * would have kept it (not a loop's return). */
+			if (r->pf_evicted && l->pf_clock - r->pf_seq <= l->capacity)
+				l->pf_seen += LEARNED_LOOP_RATE;
 			uncount_eviction(l, r);
 			accessed(l, i);
 		} else {
@@ -616,6 +699,8 @@ static void lp_insert(struct swap_policy *p, uint64_t page, unsigned flags)
 			rec_free(l, i);
 		return;
 	}
+	if (!use)
+		l->loop -= l->loop * LEARNED_LOOP_RATE;
 	i = rec_alloc(l, page);
 	if (i == LP_NIL)
 		return;         /* out of memory: untracked, evict() skips it */
@@ -662,6 +747,7 @@ static float score(struct learned *l, const struct lpage *r)
 /* Record @i leaves the cache: counted, remembered as a ghost. */
 static void evict_record(struct learned *l, uint32_t i, uint64_t *page)
 {
+	l->pages[i].pf_evicted = unused(&l->pages[i]);
 	res_del(l, i);
 	settle_return(l, &l->pages[i]);
 	count_event(l, &l->pages[i], false);
@@ -673,18 +759,38 @@ static void evict_record(struct learned *l, uint32_t i, uint64_t *page)
  * LEARNED_PREFETCH_DEPTH oldest pages, or LP_NIL. */
 static uint32_t old_unused_prefetch(struct learned *l)
 {
-	uint32_t i = l->pf_tail, young = (uint32_t)(l->capacity / LEARNED_PF_YOUNG);
+	uint32_t i, young = young_span(l);
+	bool loop = l->loop >= LEARNED_LOOP_MIN;
 
-	if (i == LP_NIL)
-		return LP_NIL;
-	if (young < LEARNED_PF_YOUNG_MIN)
-		young = LEARNED_PF_YOUNG_MIN;
-	if (l->pf_clock - l->pages[i].pf_seq >= young)
+	/* Prefetched pages that come back after their eviction: a loop
+	 * larger than what the scan may use. Rather than cycle all of it
+	 * through (FIFO: every page misses), the unused prefetches beyond
+	 * a buffer of twice the young ones stay for good (loop-optimal);
+	 * they yield to the buffer and go before any used page does. */
+	if (l->nkept && !loop)
+		return l->kp_tail;
+	for (unsigned k = 0; k < LEARNED_PREFETCH_DEPTH; k++) {
+		i = l->pf_tail;
+		if (i == LP_NIL || l->pf_clock - l->pages[i].pf_seq < young)
+			break;
+		/* Keep in runs, not page by page: at a single threshold
+		 * every other prefetch was kept, the guest's scan then met
+		 * resident and absent pages in turn and every read was one
+		 * page (1.9M disk reads for 2M pages, 10x slower). */
+		if (l->keeping ? l->nunused <= 2 * young : l->nunused > 2 * young + young / 2)
+			l->keeping = !l->keeping;
+		if (loop && l->keeping) {
+			keep(l, i);
+			continue;
+		}
 		return i;
+	}
+	if (l->nkept)
+		return l->kp_head;      /* the newest: the others stay */
 	i = l->lru_tail;
 	for (unsigned d = 0; d < LEARNED_PREFETCH_DEPTH && i != LP_NIL;
 	     d++, i = l->pages[i].newer)
-		if (unused(&l->pages[i]))
+		if (unused(&l->pages[i]) && !l->pages[i].kept)
 			return i;
 	return LP_NIL;
 }
@@ -736,7 +842,7 @@ static int lp_evict(struct swap_policy *p, uint64_t *page)
 		 * first victim before the use it was fetched for. */
 		bool fresh = unused(r);
 
-		if (fresh && !from_tail)
+		if ((fresh && !from_tail) || r->kept)
 			continue;
 		s = fresh ? 0.0f : score(l, r);
 		if (k == 0)

@@ -528,13 +528,16 @@ static void table_has_a_row_per_run_and_all_means_every_policy(void **state)
 }
 
 /* The learned policy's decisions are timed call by call: a positive mean
- * where it evicted, and the text table's footnote says it too. */
+ * where it evicted, and the text table's footnote says it too; a table
+ * without the learned policy has no such footnote (OPT's result once
+ * left the count unset and printed whatever the stack held). */
 static void learned_decisions_are_timed(void **state)
 {
 	char *path = write_loop_trace(20, 5);
 	char *json[] = { "sim", "--trace", path, "--cache", "10", "--policy", "learned",
 			 "--json", NULL };
 	char *table[] = { "sim", "--trace", path, "--cache", "10", "--policy", "learned", NULL };
+	char *opt_only[] = { "sim", "--trace", path, "--cache", "10", "--policy", "opt", NULL };
 	struct json_object *o, *v;
 	char *text = NULL;
 
@@ -552,6 +555,9 @@ static void learned_decisions_are_timed(void **state)
 	free(text);
 	assert_int_equal(run_cli(table, &text), 0);
 	assert_non_null(strstr(text, "ns per decision"));
+	free(text);
+	assert_int_equal(run_cli(opt_only, &text), 0);
+	assert_null(strstr(text, "ns per decision"));
 	free(text);
 	unlink(path);
 	free(path);
