@@ -49,10 +49,12 @@
  *    unused earlier and now fetched again (the share `loop`, an EWMA over
  *    prefetch inserts, at least LEARNED_LOOP_MIN), the scan is a loop
  *    larger than the room it has, and first-in first-out would miss on
- *    every page of it. Old unused prefetches beyond a buffer of about
- *    twice the young ones then move to a kept list and stay, in runs (a
- *    hysteresis of half the young ones); the buffer cycles, the kept part
- *    hits on every lap (what OPT does with a loop).
+ *    every page of it. Old unused prefetches beyond a buffer (C/4, at
+ *    least twice the young ones) then move to a kept list and stay, in
+ *    runs (a hysteresis of half the young ones); the buffer cycles, the
+ *    kept part hits on every lap (what OPT does with a loop). With a
+ *    buffer of C/14 the oldest unused prefetch was close to the reader:
+ *    any stall and the pages about to be read went first.
  *    Kept pages still go before used ones (the newest kept first, so the
  *    rest stays), and all go, oldest first, once the loop ends.
  *  - For the pager's recency tracking, the runner-up of each eviction is
@@ -84,6 +86,7 @@ extern const struct swap_policy_ops swap_policy_learned_ops;
 #define LEARNED_PF_SEEN     0.5f     /* share of prefetches seen used for C */
 #define LEARNED_LOOP_RATE   (1.0f / 1024)    /* EWMA weight of one prefetch (loop, pf_seen) */
 #define LEARNED_LOOP_MIN    0.5f     /* returning share that makes a loop */
+#define LEARNED_LOOP_BUFFER 4        /* a loop cycles through C/4 at least */
 #define LEARNED_GHOSTS      8        /* ghost records per cache page */
 #define LEARNED_GHOSTS_MAX  ((size_t)1 << 21)
 #define LEARNED_GHOST_STRIDE 4       /* ghosts sampled per density update */
@@ -683,7 +686,6 @@ static void lp_insert(struct swap_policy *p, uint64_t page, unsigned flags)
 		l->ghost[r->pos] = LP_NIL;
 		if (!use)
 			l->loop += (r->pf_evicted - l->loop) * LEARNED_LOOP_RATE;
-		r->pf_evicted = 0;
 		if (use) {
 			/* A use that came after the page went unused: seen
 			 * all the same, if a cache's worth of prefetches
@@ -695,6 +697,7 @@ static void lp_insert(struct swap_policy *p, uint64_t page, unsigned flags)
 		} else {
 			r->returned = 1;
 		}
+		r->pf_evicted = 0;
 		if (!res_add(l, i))
 			rec_free(l, i);
 		return;
@@ -760,12 +763,16 @@ static void evict_record(struct learned *l, uint32_t i, uint64_t *page)
 static uint32_t old_unused_prefetch(struct learned *l)
 {
 	uint32_t i, young = young_span(l);
+	uint32_t buffer = (uint32_t)(l->capacity / LEARNED_LOOP_BUFFER);
 	bool loop = l->loop >= LEARNED_LOOP_MIN;
+
+	if (buffer < 2 * young)
+		buffer = 2 * young;
 
 	/* Prefetched pages that come back after their eviction: a loop
 	 * larger than what the scan may use. Rather than cycle all of it
 	 * through (FIFO: every page misses), the unused prefetches beyond
-	 * a buffer of twice the young ones stay for good (loop-optimal);
+	 * a buffer (C/4, at least twice the young ones) stay for good;
 	 * they yield to the buffer and go before any used page does. */
 	if (l->nkept && !loop)
 		return l->kp_tail;
@@ -777,7 +784,7 @@ static uint32_t old_unused_prefetch(struct learned *l)
 		 * every other prefetch was kept, the guest's scan then met
 		 * resident and absent pages in turn and every read was one
 		 * page (1.9M disk reads for 2M pages, 10x slower). */
-		if (l->keeping ? l->nunused <= 2 * young : l->nunused > 2 * young + young / 2)
+		if (l->keeping ? l->nunused <= buffer : l->nunused > buffer + young / 2)
 			l->keeping = !l->keeping;
 		if (loop && l->keeping) {
 			keep(l, i);

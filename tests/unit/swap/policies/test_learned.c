@@ -484,7 +484,7 @@ static void a_prefetched_loop_keeps_a_part_of_itself(void **state)
 		print_message("# lap %zu: %llu of %zu loop pages resident\n", lap,
 			      (unsigned long long)hits, loop);
 	}
-	/* cache 2000 - working set 200 - a buffer of about 2.25 x 256 */
+	/* cache 2000 - working set 200 - a buffer of C/4 and some */
 	assert_true(hits >= 1000);
 	/* and in runs: pages kept one by one in turn with pages let go
 	 * make every read of the next lap a read of one page */
