@@ -162,20 +162,23 @@ bool swap_extents_owns(struct swap_extents *x, uint64_t page, uint64_t slot)
 	return owns;
 }
 
-void swap_extents_put(struct swap_extents *x, uint64_t page, uint64_t slot)
+bool swap_extents_put(struct swap_extents *x, uint64_t page, uint64_t slot)
 {
 	uint64_t g = page >> x->shift, o = page & (((uint64_t)1 << x->shift) - 1);
 	struct extent *e;
+	bool owns;
 
 	if (g >= x->groups)
-		return;
+		return false;
 	pthread_mutex_lock(&x->lock);
 	e = x->ext[g];
-	if (e && e->base + o == slot && (e->held[o / 64] & (1ULL << (o % 64)))) {
+	owns = e && e->base + o == slot;
+	if (owns && (e->held[o / 64] & (1ULL << (o % 64)))) {
 		e->held[o / 64] &= ~(1ULL << (o % 64));
 		x->nheld--;
 	}
 	pthread_mutex_unlock(&x->lock);
+	return owns;
 }
 
 void swap_extents_count(struct swap_extents *x, uint64_t *extents, uint64_t *slots_held)

@@ -16,7 +16,7 @@
  * When no contiguous extent can
  * be had (the tier is full, or what it hands out is not contiguous), the
  * caller falls back to a slot of the usual kind; swap_extents_owns() tells
- * the two apart on release.
+ * the two apart, and swap_extents_put() does on release.
  *
  * Costs: a pointer per group of guest pages, and extent_pages / 8 bytes
  * plus a little per extent in use. Any thread; one mutex.
@@ -51,10 +51,11 @@ int swap_extents_take(struct swap_extents *x, uint64_t page, uint64_t *slot);
 bool swap_extents_owns(struct swap_extents *x, uint64_t page, uint64_t slot);
 
 /**
- * swap_extents_put() - @page no longer keeps its data in @slot, which
- * swap_extents_owns() said is its extent slot. Idempotent.
+ * swap_extents_put() - @page no longer keeps its data in @slot. Idempotent.
+ * Return: true when @slot is @page's extent slot (it stays the extent's);
+ * false when it is not, and the caller gives it back to the tier.
  */
-void swap_extents_put(struct swap_extents *x, uint64_t page, uint64_t slot);
+bool swap_extents_put(struct swap_extents *x, uint64_t page, uint64_t slot);
 
 /** swap_extents_count() - extents reserved, and slots in them holding a page. */
 void swap_extents_count(struct swap_extents *x, uint64_t *extents, uint64_t *slots_held);

@@ -367,9 +367,7 @@ void pager_put_slot(struct swap_pager *p, unsigned tier, uint64_t page, uint64_t
 {
 	if (tier >= p->tier_count)
 		return;
-	if (p->extents[tier] && swap_extents_owns(p->extents[tier], page, slot))
-		swap_extents_put(p->extents[tier], page, slot);
-	else
+	if (!p->extents[tier] || !swap_extents_put(p->extents[tier], page, slot))
 		swap_tier_release(p->tiers[tier], &slot, 1);
 }
 

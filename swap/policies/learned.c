@@ -794,6 +794,8 @@ static uint32_t old_unused_prefetch(struct learned *l)
 	}
 	if (l->nkept)
 		return l->kp_head;      /* the newest: the others stay */
+	if (!l->nunused)
+		return LP_NIL;          /* no prefetching: no walk */
 	i = l->lru_tail;
 	for (unsigned d = 0; d < LEARNED_PREFETCH_DEPTH && i != LP_NIL;
 	     d++, i = l->pages[i].newer)

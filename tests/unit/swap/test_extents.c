@@ -59,8 +59,10 @@ static void neighbours_stay_neighbours(void **state)
 	assert_true(ext == 4 && held == 2048);
 	assert_true(used(t) == 2048);
 	/* A release is idempotent; the extent stays with its group. */
-	swap_extents_put(x, 5, slot[5]);
-	swap_extents_put(x, 5, slot[5]);
+	assert_true(swap_extents_put(x, 5, slot[5]));
+	assert_true(swap_extents_put(x, 5, slot[5]));
+	/* not its extent slot: the caller gives it back to the tier */
+	assert_false(swap_extents_put(x, 5, slot[5] + 1));
 	swap_extents_count(x, &ext, &held);
 	assert_true(ext == 4 && held == 2047);
 	assert_true(swap_extents_owns(x, 5, slot[5]));
