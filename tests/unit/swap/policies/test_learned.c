@@ -220,6 +220,39 @@ static void does_as_well_as_lru_where_recency_is_all(void **state)
 	free(t);
 }
 
+/* Independent draws: 1,000 hot pages used three times as often as 1,000
+ * cold ones, a cache of 600. Only the rate of use tells them apart (all
+ * soon have 16+ accesses), and a single gap between two accesses is one
+ * draw of an exponential. The smoothed gap ranks them by rate, close to
+ * the best static choice (keep 600 hot pages): 4,053 misses above it,
+ * against 5,928 with the last gap alone (LRU 25,788, ARC 21,193). */
+static void ranks_pages_by_their_rate_of_use(void **state)
+{
+	enum { N = 300000, PAGES = 2000, CACHE = 600 };
+	uint64_t *t = malloc(N * sizeof(*t)), rng = 0x2545f4914f6cdd1dULL;
+
+	(void)state;
+	assert_non_null(t);
+	for (size_t i = 0; i < N; i++) {
+		uint64_t x;
+
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		x = rng % 4000;         /* 3000 of 4000 draws: a hot page */
+		t[i] = x < 3000 ? x % 1000 : 1000 + x % 1000;
+	}
+	uint64_t lru = replay("lru", NULL, CACHE, t, N, NULL);
+	uint64_t arc = replay("arc", NULL, CACHE, t, N, NULL);
+	uint64_t learned = replay("learned", NULL, CACHE, t, N, NULL);
+
+	print_message("# two rates: lru %llu misses, arc %llu, learned %llu (of %d; "
+		      "keeping 600 hot pages: %d)\n", (unsigned long long)lru,
+		      (unsigned long long)arc, (unsigned long long)learned, N,
+		      N * 11 / 20);
+	assert_true(learned < arc);
+	assert_true(learned < N * 11 / 20 + N / 60);
+	free(t);
+}
+
 /* After a loop larger than the cache, young pages rank lowest (the loop's
  * reuse is far). Pages the prefetcher brought in are young too, but their
  * use is still to come, and in the pager often never observed (a mapped
@@ -636,6 +669,7 @@ int main(void)
 		cmocka_unit_test(keeps_a_hot_set_through_scans),
 		cmocka_unit_test(working_set_that_fits_stays),
 		cmocka_unit_test(does_as_well_as_lru_where_recency_is_all),
+		cmocka_unit_test(ranks_pages_by_their_rate_of_use),
 		cmocka_unit_test(young_prefetches_are_not_drawn_as_victims),
 		cmocka_unit_test(ghosts_prefetched_back_are_not_drawn_as_victims),
 		cmocka_unit_test(old_unused_prefetches_go_first),
