@@ -37,7 +37,7 @@ static void usage(FILE *f)
 "DESCRIPTION\n"
 "    Replays each trace once per cache size under the learned policy,\n"
 "    starting from nothing, and keeps the hits and evictions it counted by\n"
-"    page class (gap between the last two accesses, access count) and age\n"
+"    page class (smoothed gap between accesses, access count) and age\n"
 "    (swap/policies/learned_model.h): each page's future, as far as the\n"
 "    cache could see it. Times are in accesses and scaled by the cache\n"
 "    size, so one model serves all sizes. The learned policy starts from\n"

@@ -6,7 +6,8 @@
  * Concepts:
  *  - Time counts the accesses this policy observes (inserts and touches
  *    that are not prefetches). Per page it keeps the time of its last
- *    access, the gap between its last two and how often it was accessed;
+ *    access, the gap between accesses (smoothed: an estimate of its
+ *    rate of use) and how often it was accessed;
  *    evicted pages keep that record in a ghost FIFO (LEARNED_GHOSTS times
  *    as many as the cache holds), so a page that returns is not a stranger.
  *  - Learning: an access to a page counts a hit at its (class, age), also

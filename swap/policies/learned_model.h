@@ -6,7 +6,8 @@
  * fall into classes by two features a pager can keep online (learned from
  * what it observes, scaled by the cache size C so that one model serves
  * every size):
- *   gap    the time between the page's last two accesses (none: seen once)
+ *   gap    the time between the page's accesses, smoothed over the last
+ *          few (none: seen once)
  *   count  how often it was accessed (1, 2-3, 4-15, 16+)
  * and, within a class, by age (time since the last access). For each
  * (class, age) the model counts how many pages were hit at that age and
