@@ -111,7 +111,8 @@ static unsigned shut_epoll_members(int epfd, unsigned depth)
 
 void net_endpoint_quiesce(struct net_endpoint *ep)
 {
-	uint64_t deadline;
+	uint64_t deadline, t0;
+	size_t out;
 	unsigned shut;
 
 	if (!ep->ep || !ep->info || !strstr(ep->info->fabric_attr->prov_name, "tcp"))
@@ -122,8 +123,10 @@ void net_endpoint_quiesce(struct net_endpoint *ep)
 		pthread_mutex_unlock(&ep->lock);
 		return;
 	}
+	out = ep->rma_reads_out;
 	shut = shut_epoll_members(ep->cq_fd, 1);
-	deadline = net_now_ns() + QUIESCE_DRAIN_MS * 1000000ull;
+	t0 = net_now_ns();
+	deadline = t0 + QUIESCE_DRAIN_MS * 1000000ull;
 	/* Reads still queued behind a connection that never came up are not
 	 * on a socket; they cannot be half received and may stay out. */
 	while (ep->rma_reads_out && shut && net_now_ns() < deadline) {
@@ -135,5 +138,11 @@ void net_endpoint_quiesce(struct net_endpoint *ep)
 		nanosleep(&nap, NULL);
 		pthread_mutex_lock(&ep->lock);
 	}
+	/* Once per endpoint of a dead peer: worth a line, not a counter. */
+	pvm_info("net: closing an endpoint with %zu RMA read%s still out: shut "
+		 "%u connection%s for reading, %zu read%s ended in %llu us",
+		 out, out == 1 ? "" : "s", shut, shut == 1 ? "" : "s",
+		 out - ep->rma_reads_out, out - ep->rma_reads_out == 1 ? "" : "s",
+		 (unsigned long long)((net_now_ns() - t0) / 1000));
 	pthread_mutex_unlock(&ep->lock);
 }
