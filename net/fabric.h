@@ -104,6 +104,11 @@ int net_endpoint_open(const struct net_endpoint_opts *opts,
 /**
  * net_endpoint_close() - stop the progress thread, cancel posted buffers,
  * close every libfabric object. MRs of this endpoint must be closed first.
+ * RMA reads still out (abandoned at a deadline: a dead, stopped or cut-off
+ * peer) are ended first: over tcp the endpoint's connections are shut for
+ * reading and the reads' reports drained (at most 200 ms), because
+ * libfabric 1.17 crashes closing a connection with a read response half
+ * received. Once this returns, no abandoned operation writes its buffer.
  * NULL is a no-op. No other call on @ep may be in flight.
  */
 void net_endpoint_close(struct net_endpoint *ep);

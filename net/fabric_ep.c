@@ -565,6 +565,10 @@ void net_endpoint_close(struct net_endpoint *ep)
 	if (ep->hdr.refs)
 		pvm_err("net: closing an endpoint with %u memory registrations still open",
 			ep->hdr.refs);
+	/* Reads a deadline abandoned may still be out (a dead or stopped
+	 * peer): end them first, fi_close() must not meet one half received
+	 * (fabric_quiesce.c). */
+	net_endpoint_quiesce(ep);
 	/* Closing the endpoint first flushes posted buffers; then nothing can
 	 * reference our contexts or pools any more. */
 	if (ep->ep)

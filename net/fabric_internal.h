@@ -85,6 +85,7 @@ struct net_ctx {
 			struct net_batch *batch;
 			struct net_rma_op *op;  /* the first of @nops posted together */
 			unsigned nops;
+			bool read;              /* counted in rma_reads_out */
 		} rma;
 	};
 };
@@ -168,6 +169,9 @@ struct net_endpoint {
 	size_t rma_window;              /* most RMA ops in flight at once */
 	unsigned rma_iov_max;           /* ops one fi_writemsg/fi_readmsg carries */
 	size_t rma_inflight;
+	/* Reads posted and not yet reported by the provider, orphans
+	 * included (net_endpoint_quiesce() settles them before closing). */
+	size_t rma_reads_out;
 
 	/* address vector bookkeeping for reconnects */
 	struct net_peer_entry *peers;
@@ -208,6 +212,13 @@ uint64_t net_deadline(int timeout_ms);
 uint64_t net_now_ns(void);
 int net_reg_internal_locked(struct net_endpoint *ep, void *buf, size_t len,
 			    uint64_t access, struct fid_mr **mr, void **desc);
+
+/* fabric_quiesce.c */
+/* Before fi_close(): end the reads still out on the endpoint's tcp
+ * connections and drain their reports (libfabric 1.17 crashes closing a
+ * connection with a half-received read response). No other call on @ep
+ * may be in flight; the progress thread must be stopped. */
+void net_endpoint_quiesce(struct net_endpoint *ep);
 
 /* fabric_msg.c */
 int net_msg_setup(struct net_endpoint *ep);

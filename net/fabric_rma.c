@@ -188,6 +188,7 @@ static void ctx_put_locked(struct net_endpoint *ep, struct net_ctx *ctx)
 	ctx->rma.batch = NULL;
 	ctx->rma.op = NULL;
 	ctx->rma.nops = 0;
+	ctx->rma.read = false;
 	ctx->orphan = false;
 	ctx->prev = NULL;
 	ctx->next = ep->ctx_free;
@@ -225,6 +226,8 @@ void net_rma_complete_locked(struct net_endpoint *ep, struct net_ctx *ctx,
 {
 	struct net_batch *b = ctx->rma.batch;
 
+	if (ctx->rma.read)
+		ep->rma_reads_out--;
 	if (ctx->orphan || !b) {
 		ctx_put_locked(ep, ctx);
 		return;
@@ -356,6 +359,10 @@ static int post_ops_locked(struct net_endpoint *ep, net_peer_t peer,
 	batch_link(b, ctx);
 	b->outstanding++;
 	ep->rma_inflight++;
+	if (!b->write) {
+		ctx->rma.read = true;
+		ep->rma_reads_out++;
+	}
 	return 0;
 }
 
