@@ -18,12 +18,31 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+size_t test_read_line(int fd, char *line, size_t size, unsigned timeout_ms)
+{
+	uint64_t deadline = now_ms() + timeout_ms;
+	size_t len = 0;
+
+	line[0] = '\0';
+	while (!strchr(line, '\n') && len < size - 1 && now_ms() < deadline) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t got;
+
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
+		got = read(fd, line + len, size - 1 - len);
+		if (got <= 0)
+			break;
+		len += (size_t)got;
+		line[len] = '\0';
+	}
+	return len;
+}
+
 int test_pod_start(char *const argv[], pid_t *pid, char *addr, size_t addrlen,
 		   char *why, size_t whylen)
 {
 	char line[512] = "", fmt[32], *at;
-	uint64_t deadline = now_ms() + 10000;
-	size_t len = 0;
 	int out[2];
 	pid_t p;
 
@@ -46,18 +65,7 @@ int test_pod_start(char *const argv[], pid_t *pid, char *addr, size_t addrlen,
 		_exit(127);
 	}
 	close(out[1]);
-	while (!strchr(line, '\n') && len < sizeof(line) - 1 && now_ms() < deadline) {
-		struct pollfd pfd = { .fd = out[0], .events = POLLIN };
-		ssize_t got;
-
-		if (poll(&pfd, 1, 200) <= 0)
-			continue;
-		got = read(out[0], line + len, sizeof(line) - 1 - len);
-		if (got <= 0)
-			break;
-		len += (size_t)got;
-		line[len] = '\0';
-	}
+	test_read_line(out[0], line, sizeof(line), 10000);
 	close(out[0]);
 	at = strstr(line, " on ");
 	if (!at || addrlen < 2) {

@@ -13,6 +13,13 @@
  * Return: 0 with *@pid and @addr; -1 with what it printed in @why (the
  * child is killed and reaped).
  */
+/**
+ * test_read_line() - read from @fd into @line (@size bytes, kept
+ * NUL-terminated) until a newline, end of file or @timeout_ms.
+ * Return: the bytes read.
+ */
+size_t test_read_line(int fd, char *line, size_t size, unsigned timeout_ms);
+
 int test_pod_start(char *const argv[], pid_t *pid, char *addr, size_t addrlen,
 		   char *why, size_t whylen);
 

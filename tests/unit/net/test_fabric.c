@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "podproc.h"
+
 #include "auth.h"
 #include "fabric.h"
 #include "wire.h"
@@ -391,7 +393,6 @@ static int child_pod_start(const char *provider, const char *service,
 			   struct child_pod *c)
 {
 	char line[512] = { 0 };
-	size_t got = 0;
 	int fds[2];
 
 	assert_int_equal(pipe(fds), 0);
@@ -402,17 +403,7 @@ static int child_pod_start(const char *provider, const char *service,
 		child_pod_main(provider, service, fds[1]);
 	}
 	close(fds[1]);
-	while (got < sizeof(line) - 1 && !strchr(line, '\n')) {
-		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
-		ssize_t r;
-
-		if (poll(&pfd, 1, 10000) <= 0)
-			break;
-		r = read(fds[0], line + got, sizeof(line) - 1 - got);
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
+	test_read_line(fds[0], line, sizeof(line), 10000);
 	close(fds[0]);
 	if (!strncmp(line, "ERR ", 4) || !strchr(line, '\n')) {
 		kill(c->pid, SIGKILL);

@@ -34,6 +34,8 @@
 
 #include <cmocka.h>
 
+#include "podproc.h"
+
 #include "fabric.h"
 
 #define PAGE            4096u
@@ -97,7 +99,6 @@ static void pod_main(int fd)
 static int pod_start(void)
 {
 	char line[512] = { 0 };
-	size_t got = 0;
 	int fds[2];
 
 	if (pipe(fds))
@@ -110,17 +111,7 @@ static int pod_start(void)
 		pod_main(fds[1]);
 	}
 	close(fds[1]);
-	while (got < sizeof(line) - 1 && !strchr(line, '\n')) {
-		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
-		ssize_t r;
-
-		if (poll(&pfd, 1, 10000) <= 0)
-			break;
-		r = read(fds[0], line + got, sizeof(line) - 1 - got);
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
+	test_read_line(fds[0], line, sizeof(line), 10000);
 	close(fds[0]);
 	if (sscanf(line, "%255s %" SCNu64 " %" SCNu64, pod.addr, &pod.key,
 		   &pod.remote_addr) != 3) {
