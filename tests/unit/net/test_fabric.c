@@ -4,7 +4,6 @@
  * cannot be opened here is skipped and says why. */
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
