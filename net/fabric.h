@@ -113,6 +113,25 @@ int net_endpoint_open(const struct net_endpoint_opts *opts,
  */
 void net_endpoint_close(struct net_endpoint *ep);
 
+/**
+ * net_provider_defaults() - give libfabric's providers poolvm's sizes
+ * before they load: 128 receive buffers per rxm endpoint instead of 4096
+ * (FI_OFI_RXM_MSG_RX_SIZE) and, where verbs cannot be chosen (@provider
+ * "tcp", or "auto"/NULL on a host without RDMA devices), bounce buffers
+ * of 2 KiB instead of 16 KiB (FI_OFI_RXM_BUFFER_SIZE, with
+ * FI_OFI_RXM_EAGER_LIMIT kept at libfabric's 16384 so that peers left at
+ * the defaults still connect). Over tcp a connected client endpoint then
+ * keeps ~8 MiB resident instead of ~87 MiB.
+ * Each group of variables is set only where the environment names none
+ * of it; POOLVM_NET_PROVIDER_DEFAULTS=0 sets nothing. Providers read
+ * these once, at the process's first fi_getinfo(): net_endpoint_open()
+ * calls this first, so only a program that calls libfabric itself before
+ * its first endpoint must call it earlier. Only the first call acts.
+ * Calls setenv(): call it before other threads run, or where no other
+ * thread reads the environment.
+ */
+void net_provider_defaults(const char *provider);
+
 /** net_endpoint_provider() - "tcp;ofi_rxm", "verbs;ofi_rxm", "shm". */
 const char *net_endpoint_provider(const struct net_endpoint *ep);
 

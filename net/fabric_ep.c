@@ -110,7 +110,10 @@ void net_report(const char *what, int fi_err)
 /* ------------------------------------------------------------------ */
 /* Provider selection.                                                  */
 
-static struct fi_info *net_hints(const struct net_provider *prov, bool source)
+/* @sized: ask for poolvm's queue depths (net_tune_hints()); without, the
+ * provider's defaults. */
+static struct fi_info *net_hints(const struct net_provider *prov, bool source,
+				 bool sized, unsigned rx_count)
 {
 	struct fi_info *hints = fi_allocinfo();
 
@@ -128,6 +131,8 @@ static struct fi_info *net_hints(const struct net_provider *prov, bool source)
 				      FI_MR_PROV_KEY | FI_MR_VIRT_ADDR |
 				      FI_MR_ENDPOINT;
 	hints->domain_attr->threading = FI_THREAD_DOMAIN;
+	if (sized)
+		net_tune_hints(hints, rx_count);
 	hints->fabric_attr->prov_name = strdup(prov->fi_name);
 	if (!hints->fabric_attr->prov_name) {
 		fi_freeinfo(hints);
@@ -137,7 +142,8 @@ static struct fi_info *net_hints(const struct net_provider *prov, bool source)
 }
 
 static int net_getinfo(const struct net_provider *prov,
-		       const struct net_endpoint_opts *o, struct fi_info **out)
+		       const struct net_endpoint_opts *o, unsigned rx_count,
+		       struct fi_info **out)
 {
 	const char *node = NULL, *service = NULL;
 	char rhost[256], rport[32];
@@ -161,15 +167,16 @@ static int net_getinfo(const struct net_provider *prov,
 			flags = FI_SOURCE;
 		}
 	}
-	for (int source = 1; source >= 0; source--) {
-		struct fi_info *hints = net_hints(prov, source);
+	/* Our queue depths first; a provider that cannot offer them (a
+	 * shorter queue) gets its own defaults rather than being skipped. */
+	for (int attempt = 0; attempt < 4 && ret; attempt++) {
+		bool sized = attempt < 2, source = !(attempt & 1);
+		struct fi_info *hints = net_hints(prov, source, sized, rx_count);
 
 		if (!hints)
 			return -FI_ENOMEM;
 		ret = fi_getinfo(NET_FI_VERSION, node, service, flags, hints, out);
 		fi_freeinfo(hints);
-		if (ret == 0)
-			break;
 	}
 	if (ret == 0 && !(flags & FI_SOURCE) && (*out)->dest_addr) {
 		/* route_to only chose the source; peers come through the AV. */
@@ -481,6 +488,8 @@ int net_endpoint_open(const struct net_endpoint_opts *opts,
 			return -EINVAL;
 		}
 	}
+	/* Before libfabric loads its providers (the first fi_getinfo). */
+	net_provider_defaults(o->provider);
 	ep = calloc(1, sizeof(*ep));
 	if (!ep)
 		return -ENOMEM;
@@ -505,7 +514,7 @@ int net_endpoint_open(const struct net_endpoint_opts *opts,
 
 		if (only ? p != only : !p->in_auto)
 			continue;
-		ret = net_getinfo(p, o, &ep->info);
+		ret = net_getinfo(p, o, ep->rx_count, &ep->info);
 		if (ret == 0) {
 			ep->prov = p;
 			break;
@@ -524,8 +533,12 @@ int net_endpoint_open(const struct net_endpoint_opts *opts,
 	}
 	ep->have_source = !!(ep->info->caps & FI_SOURCE);
 	ep->mr_mode = ep->info->domain_attr->mr_mode;
-	ep->rma_window = PVM_MAX((size_t)16, PVM_MIN(ep->info->tx_attr->size,
-						      (size_t)256));
+	ep->rma_window = PVM_MAX((size_t)NET_RMA_WINDOW_MIN,
+				 PVM_MIN(ep->info->tx_attr->size,
+					 (size_t)NET_RMA_WINDOW_MAX));
+	/* Never more receives posted than the provider's queue takes. */
+	if (ep->info->rx_attr->size && ep->rx_count > ep->info->rx_attr->size)
+		ep->rx_count = (unsigned)ep->info->rx_attr->size;
 	/* Grouping ops pays where each posted op is a message of its own
 	 * (tcp). shm copies each iov by itself anyway, and a shm read with
 	 * several iovs to a pod that replaced a dead one never completed

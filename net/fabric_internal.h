@@ -30,6 +30,12 @@
 #define NET_FI_VERSION          FI_VERSION(1, 9)
 #define NET_RX_DEFAULT          16u
 #define NET_TX_SLOTS            16u
+/* Most RMA ops one endpoint keeps in flight (less if the provider's
+ * transmit queue is shorter; never below 16). */
+#define NET_RMA_WINDOW_MAX      256u
+#define NET_RMA_WINDOW_MIN      16u
+/* Receive queue depth asked of the provider, at least. */
+#define NET_RX_MIN_DEPTH        64u
 #define NET_SPIN_US_DEFAULT     50u
 #define NET_CQ_BATCH            32
 /* Keys the module uses for its own registrations when the provider lets
@@ -212,6 +218,12 @@ uint64_t net_deadline(int timeout_ms);
 uint64_t net_now_ns(void);
 int net_reg_internal_locked(struct net_endpoint *ep, void *buf, size_t len,
 			    uint64_t access, struct fid_mr **mr, void **desc);
+
+/* fabric_tune.c */
+/* The queue depths poolvm asks of the provider in @hints: transmit for
+ * the RMA window and the control sends, receive for @rx_count posted
+ * control receives. */
+void net_tune_hints(struct fi_info *hints, unsigned rx_count);
 
 /* fabric_quiesce.c */
 /* Before fi_close(): end the reads still out on the endpoint's tcp
