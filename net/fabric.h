@@ -189,6 +189,21 @@ int net_send_msg(struct net_endpoint *ep, net_peer_t peer,
 		 const struct pvm_wire_msg *msg, int timeout_ms);
 
 /**
+ * net_send_msg_nowait() - post @msg to @peer if the provider takes it at
+ * once; never waits. For servers that must not let one unreachable peer
+ * hold up the others (pods): tcp;ofi_rxm answers -FI_EAGAIN for as long
+ * as it is connecting to @peer, and for a peer that is gone (every
+ * connect refused or unanswered) that is forever.
+ * On 0 the buffer is released by the send's completion; a delivery that
+ * fails later is only counted (cq_errors), and msgs_sent counts posts.
+ * Return: 0 posted; -EAGAIN the provider cannot take it now (try again
+ * later); -EBUSY every send buffer is in flight; -EINVAL not encodable
+ * (see pvm_wire_last_error()); -errno.
+ */
+int net_send_msg_nowait(struct net_endpoint *ep, net_peer_t peer,
+			const struct pvm_wire_msg *msg);
+
+/**
  * net_recv_msg() - the next control message, decoded.
  * @out:  the message.
  * @from: sender's handle, or NET_PEER_NONE when the sender is not in the

@@ -285,3 +285,41 @@ int net_send_msg(struct net_endpoint *ep, net_peer_t peer,
 		}
 	}
 }
+
+int net_send_msg_nowait(struct net_endpoint *ep, net_peer_t peer,
+			const struct pvm_wire_msg *msg)
+{
+	struct net_send_slot *slot = NULL;
+	ssize_t len;
+	int ret;
+
+	pthread_mutex_lock(&ep->lock);
+	net_cq_drain_locked(ep);
+	for (unsigned int i = 0; i < NET_TX_SLOTS && !slot; i++)
+		if (!ep->tx[i].busy)
+			slot = &ep->tx[i];
+	if (!slot) {
+		pthread_mutex_unlock(&ep->lock);
+		return -EBUSY;
+	}
+	len = pvm_wire_encode(msg, slot->buf, NET_MSG_BUF);
+	if (len < 0) {
+		pthread_mutex_unlock(&ep->lock);
+		return (int)len;
+	}
+	slot->ctx.send.done = false;
+	slot->ctx.send.result = 0;
+	ret = (int)fi_send(ep->ep, slot->buf, (size_t)len, ep->tx_desc, peer,
+			   &slot->ctx.fi);
+	if (ret == 0) {
+		/* Nobody waits for it: its completion frees the slot. */
+		slot->busy = true;
+		slot->ctx.orphan = true;
+		ep->stats.msgs_sent++;
+		ep->last_activity_ns = net_now_ns();
+	}
+	pthread_mutex_unlock(&ep->lock);
+	if (ret == -FI_EAGAIN)
+		return -EAGAIN;
+	return ret ? net_fi_errno(ret) : 0;
+}
