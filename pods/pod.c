@@ -1,8 +1,10 @@
 /* pods/pod.c — pod lifecycle and the control loop.
  *
  * The loop waits for control messages (50 ms at most, so timers and
- * signals are seen promptly), handles one at a time under pod->lock, and
- * every 100 ms runs the timers: handshakes that never finished, silent
+ * signals are seen promptly; less while an outbox waits for a retry),
+ * handles one at a time under pod->lock, retries the sends the provider
+ * would not take yet (pod_outbox.c: the loop never waits for one peer),
+ * and every 100 ms runs the timers: handshakes that never finished, silent
  * clients, the drain deadline, the stats file. RMA needs no help from this
  * loop: the endpoint's progress thread keeps polling the completion queue
  * (tcp;ofi_rxm moves nothing while the target sleeps).
@@ -431,17 +433,39 @@ static bool is_decode_error(int err)
  * RELEASE or DRAIN_DONE (pod_client_release() fences with a HEARTBEAT),
  * for as long as messages keep coming, 200 ms at most.
  */
+/* How long the loop may wait for a message before @next_send_ns (the
+ * next outbox retry), in ms: at least 1, at most @cap_ms. */
+static int recv_wait_ms(uint64_t now, uint64_t next_send_ns, int cap_ms)
+{
+	uint64_t ms;
+
+	if (next_send_ns == UINT64_MAX)
+		return cap_ms;
+	ms = next_send_ns > now ? (next_send_ns - now + 999999) / 1000000ull : 1;
+	return (int)PVM_MAX(1ull, PVM_MIN(ms, (uint64_t)cap_ms));
+}
+
 static void linger(struct pod *pod)
 {
 	uint64_t end = pvm_now_ns() + POD_LINGER_NS;
+	uint64_t next_send, now;
 	struct pvm_wire_msg msg;
 	net_peer_t from;
+	int ret;
 
-	while (pvm_now_ns() < end &&
-	       net_recv_msg(pod->ep, &msg, &from, POD_LINGER_IDLE_MS) == 0) {
+	pthread_mutex_lock(&pod->lock);
+	next_send = pod_outbox_flush(pod, pvm_now_ns());
+	pthread_mutex_unlock(&pod->lock);
+	while ((now = pvm_now_ns()) < end) {
+		ret = net_recv_msg(pod->ep, &msg, &from,
+				   recv_wait_ms(now, next_send, POD_LINGER_IDLE_MS));
 		pthread_mutex_lock(&pod->lock);
-		pod_handle_msg(pod, &msg, from);
+		if (ret == 0)
+			pod_handle_msg(pod, &msg, from);
+		next_send = pod_outbox_flush(pod, pvm_now_ns());
 		pthread_mutex_unlock(&pod->lock);
+		if (ret && next_send == UINT64_MAX)
+			break;
 	}
 }
 
@@ -450,7 +474,7 @@ int pod_run(struct pod *pod)
 	static const uint8_t probe_byte[1];
 	struct pvm_wire_msg msg, scratch;
 	char sentinel[256], why[320];
-	uint64_t next_tick = 0;
+	uint64_t next_tick = 0, next_send = UINT64_MAX;
 	unsigned int net_errors = 0;
 	int ret = 0;
 
@@ -499,7 +523,9 @@ int pod_run(struct pod *pod)
 		}
 
 		pvm_wire_decode(probe_byte, sizeof(probe_byte), &scratch);
-		ret = net_recv_msg(pod->ep, &msg, &from, POD_RECV_WAIT_MS);
+		ret = net_recv_msg(pod->ep, &msg, &from,
+				   recv_wait_ms(pvm_now_ns(), next_send,
+						POD_RECV_WAIT_MS));
 
 		pthread_mutex_lock(&pod->lock);
 		if (ret == 0) {
@@ -531,6 +557,7 @@ int pod_run(struct pod *pod)
 			pod_tick_peers(pod, now);
 			stats_file_tick(pod, now, false);
 		}
+		next_send = pod_outbox_flush(pod, pvm_now_ns());
 		pthread_mutex_unlock(&pod->lock);
 		if (net_errors) {
 			struct timespec ts = { 0, 10000000 };

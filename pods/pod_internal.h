@@ -8,6 +8,11 @@
  * Locking: pod->lock protects everything below except the request flags
  * (atomics, set from signal handlers). The control loop (pod.c) holds it
  * while it handles one message or one tick, never while it waits.
+ *
+ * Sending: the control loop never waits for one peer. pod_send() posts a
+ * message if the provider takes it at once, else queues it in the peer's
+ * outbox; the loop retries outboxes and drops what waited too long
+ * (pod_outbox.c). A departed client thus costs the others nothing.
  */
 #ifndef POOLVM_PODS_POD_INTERNAL_H
 #define POOLVM_PODS_POD_INTERNAL_H
@@ -21,8 +26,13 @@
 #include "wire.h"
 
 #define POD_PAGE_SIZE           4096u   /* announced in CHALLENGE */
+/* How long a message may wait in a peer's outbox (pod_outbox.c) for the
+ * provider to take it, then it is dropped. */
 #define POD_SEND_TIMEOUT_MS     1000    /* replies to authed clients */
 #define POD_SEND_TIMEOUT_PENDING_MS 300 /* replies to unauthenticated peers */
+#define POD_OUTBOX_CAP          8u      /* messages queued per peer, at most */
+#define POD_OUTBOX_RETRY_MIN_NS 1000000ull      /* first retry after 1 ms */
+#define POD_OUTBOX_RETRY_MAX_NS 64000000ull     /* doubling up to 64 ms */
 #define POD_FAILED_LINGER_MS    1000    /* keep a refused peer so ERROR arrives */
 #define POD_LOG_BURST           20      /* error lines per second, then quiet */
 #define POD_KEY_TRIES           16
@@ -36,6 +46,12 @@ enum pod_peer_state {
 
 struct pod_lease_rec;
 
+/* A message the provider would not take yet (pod_outbox.c). */
+struct pod_outbox_msg {
+	struct pvm_wire_msg msg;
+	uint64_t queued_ns;
+};
+
 struct pod_peer {
 	net_peer_t handle;
 	enum pod_peer_state state;
@@ -47,6 +63,13 @@ struct pod_peer {
 	uint64_t last_seen_ns;          /* last control message */
 	uint64_t forget_at_ns;          /* pending/failed: removed then */
 	bool probe_sent;                /* HEARTBEAT probe in this silence */
+	/* Sends the provider refused for now (tcp;ofi_rxm connecting, or
+	 * the peer is gone): a ring of POD_OUTBOX_CAP, allocated on first
+	 * use, retried by pod_outbox_flush() from the control loop. */
+	struct pod_outbox_msg *outbox;
+	unsigned int outbox_head, outbox_len;
+	uint64_t outbox_retry_ns;       /* next attempt */
+	uint64_t outbox_backoff_ns;
 	/* drain */
 	bool drain_pending;             /* DRAIN sent: waited for while it holds leases */
 	/* usage */
@@ -134,7 +157,15 @@ void pod_tick_peers(struct pod *pod, uint64_t now);
 void pod_drain_begin(struct pod *pod);
 bool pod_drain_finished(const struct pod *pod);
 void pod_peer_forget(struct pod *pod, struct pod_peer *peer);
+/* "client 'ID' (ADDR)", "peer ADDR" or "an unknown peer" (NULL). */
+const char *pod_peer_name(const struct pod_peer *peer, char *buf, size_t len);
 void pod_forget_all(struct pod *pod);
+
+/* pod_outbox.c */
+int pod_send(struct pod *pod, struct pod_peer *peer,
+	     const struct pvm_wire_msg *msg);
+uint64_t pod_outbox_flush(struct pod *pod, uint64_t now);
+void pod_outbox_free(struct pod_peer *peer);
 
 /* pod.c */
 void pod_log(struct pod *pod, const char *fmt, ...)

@@ -35,7 +35,7 @@ static struct pod_peer *peer_find(struct pod *pod, net_peer_t handle)
 	return NULL;
 }
 
-static const char *peer_name(const struct pod_peer *peer, char *buf, size_t len)
+const char *pod_peer_name(const struct pod_peer *peer, char *buf, size_t len)
 {
 	if (!peer)
 		return "an unknown peer";
@@ -113,6 +113,7 @@ static struct pod_peer *peer_add(struct pod *pod, net_peer_t handle)
 void pod_peer_forget(struct pod *pod, struct pod_peer *peer)
 {
 	pod_lease_free_all_of(pod, peer);
+	pod_outbox_free(peer);
 	net_peer_remove(pod->ep, peer->handle);
 	for (size_t i = 0; i < pod->npeers; i++) {
 		if (pod->peers[i] == peer) {
@@ -136,22 +137,6 @@ void pod_forget_all(struct pod *pod)
 /* ------------------------------------------------------------------ */
 /* Replies.                                                             */
 
-static int send_to(struct pod *pod, struct pod_peer *peer,
-		   const struct pvm_wire_msg *msg)
-{
-	char who[POD_WHO_LEN];
-	int ret;
-
-	ret = net_send_msg(pod->ep, peer->handle, msg,
-			   peer->state == POD_PEER_AUTHED ?
-			   POD_SEND_TIMEOUT_MS : POD_SEND_TIMEOUT_PENDING_MS);
-	if (ret)
-		pod_log(pod, "pod: sending %s to %s failed: %s",
-			pvm_wire_type_name(msg->type),
-			peer_name(peer, who, sizeof(who)), net_strerror(ret));
-	return ret;
-}
-
 static void send_error(struct pod *pod, struct pod_peer *peer, uint32_t seq,
 		       enum pvm_wire_status status, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
@@ -171,7 +156,7 @@ static void send_error(struct pod *pod, struct pod_peer *peer, uint32_t seq,
 	/* Our own texts are printable ASCII; a client id echoed in one is too
 	 * (the decoder checked it). */
 	pvm_wire_set_string(m.u.error.message, sizeof(m.u.error.message), text);
-	send_to(pod, peer, &m);
+	pod_send(pod, peer, &m);
 }
 
 /* A message refused: counted, logged (rate limited), state unchanged. */
@@ -190,7 +175,7 @@ static void rejected(struct pod *pod, struct pod_peer *peer, const char *fmt, ..
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	pod_log(pod, "pod: rejected a message from %s: %s",
-		peer_name(peer, who, sizeof(who)), why);
+		pod_peer_name(peer, who, sizeof(who)), why);
 }
 
 /* ------------------------------------------------------------------ */
@@ -232,7 +217,7 @@ static void on_hello(struct pod *pod, struct pod_peer *peer,
 			 * HELLO from elsewhere naming its address is someone
 			 * else trying to restart its handshake. */
 			rejected(pod, NULL, "HELLO as '%s' claims the address of %s: ignored",
-				 h->client_id, peer_name(peer, who, sizeof(who)));
+				 h->client_id, pod_peer_name(peer, who, sizeof(who)));
 			return;
 		}
 		inserted = !peer;
@@ -302,7 +287,7 @@ static void on_hello(struct pod *pod, struct pod_peer *peer,
 	m.u.challenge.mem_total = pod->nslabs * pod->slab_size;
 	m.u.challenge.mem_free = pod_mem_free(pod);
 	m.u.challenge.page_size = POD_PAGE_SIZE;
-	if (send_to(pod, peer, &m) && !peer->leases) {
+	if (pod_send(pod, peer, &m) && !peer->leases) {
 		/* Cannot reach it: do not keep an address vector entry for a
 		 * name that may be a lie. */
 		pod_peer_forget(pod, peer);
@@ -320,7 +305,7 @@ static void send_drain(struct pod *pod, struct pod_peer *peer)
 	m.u.drain.lease_id = 0;
 	m.u.drain.deadline_ms = (uint32_t)PVM_MIN(left, (uint64_t)UINT32_MAX);
 	peer->drain_pending = true;
-	send_to(pod, peer, &m);
+	pod_send(pod, peer, &m);
 }
 
 static void on_auth(struct pod *pod, struct pod_peer *peer,
@@ -351,9 +336,9 @@ static void on_auth(struct pod *pod, struct pod_peer *peer,
 			 pod->pod_id, m.u.auth_ok.mac);
 	/* One AUTH per CHALLENGE. */
 	sodium_memzero(peer->pod_nonce, sizeof(peer->pod_nonce));
-	if (send_to(pod, peer, &m))
+	if (pod_send(pod, peer, &m))
 		return;
-	pvm_info("pod: %s authenticated", peer_name(peer, who, sizeof(who)));
+	pvm_info("pod: %s authenticated", pod_peer_name(peer, who, sizeof(who)));
 	if (pod->draining)
 		send_drain(pod, peer);
 }
@@ -391,7 +376,7 @@ static void on_lease_request(struct pod *pod, struct pod_peer *peer,
 		pvm_format_size(bytes, want, sizeof(want));
 		pvm_format_size(pod_mem_free(pod), avail, sizeof(avail));
 		pvm_info("pod: %s asked for %s, %s free: refused",
-			 peer_name(peer, who, sizeof(who)), want, avail);
+			 pod_peer_name(peer, who, sizeof(who)), want, avail);
 		send_error(pod, peer, msg->seq, PVM_WIRE_ST_NO_SPACE,
 			   "no room for %s: %s free in %llu-byte slabs", want,
 			   avail, (unsigned long long)pod->slab_size);
@@ -400,7 +385,7 @@ static void on_lease_request(struct pod *pod, struct pod_peer *peer,
 	if (ret) {
 		pod->leases_refused++;
 		pod_log(pod, "pod: cannot grant a lease to %s: %s",
-			peer_name(peer, who, sizeof(who)), net_strerror(ret));
+			pod_peer_name(peer, who, sizeof(who)), net_strerror(ret));
 		send_error(pod, peer, msg->seq, PVM_WIRE_ST_INTERNAL,
 			   "pod could not register the memory: %s",
 			   net_strerror(ret));
@@ -411,7 +396,7 @@ static void on_lease_request(struct pod *pod, struct pod_peer *peer,
 	m.u.lease_grant.size = lease->size;
 	m.u.lease_grant.remote_key = lease->key;
 	m.u.lease_grant.remote_addr = lease->remote_addr;
-	if (send_to(pod, peer, &m)) {
+	if (pod_send(pod, peer, &m)) {
 		/* The client never learnt the key: nothing can use the lease. */
 		pod_lease_free(pod, lease);
 		return;
@@ -419,7 +404,7 @@ static void on_lease_request(struct pod *pod, struct pod_peer *peer,
 	pod->leases_granted++;
 	pvm_info("pod: lease %llu of %s to %s", (unsigned long long)lease->id,
 		 pvm_format_size(lease->size, want, sizeof(want)),
-		 peer_name(peer, who, sizeof(who)));
+		 pod_peer_name(peer, who, sizeof(who)));
 }
 
 static void on_release(struct pod *pod, struct pod_peer *peer,
@@ -499,7 +484,7 @@ static void on_stats_request(struct pod *pod, struct pod_peer *peer,
 		    (pvm_now_ns() - pod->start_ns) / 1000000ull);
 	add_counter(s, PVM_WIRE_CTR_MSGS_RX, pod->msgs_rx);
 	add_counter(s, PVM_WIRE_CTR_MSGS_BAD, pod->msgs_bad);
-	send_to(pod, peer, &m);
+	pod_send(pod, peer, &m);
 }
 
 static void on_heartbeat(struct pod *pod, struct pod_peer *peer,
@@ -519,7 +504,7 @@ static void on_heartbeat(struct pod *pod, struct pod_peer *peer,
 	pvm_wire_init(&m, PVM_WIRE_HEARTBEAT, msg->seq);
 	m.u.heartbeat.timestamp_ns = pvm_now_ns();
 	m.u.heartbeat.echo_ns = msg->u.heartbeat.timestamp_ns;
-	send_to(pod, peer, &m);
+	pod_send(pod, peer, &m);
 }
 
 /* ------------------------------------------------------------------ */
@@ -576,7 +561,7 @@ void pod_handle_msg(struct pod *pod, const struct pvm_wire_msg *msg,
 		break;
 	case PVM_WIRE_ERROR:
 		/* Never answered (no ERROR ping-pong). */
-		pod_log(pod, "pod: %s reports %s: %s", peer_name(peer, who, sizeof(who)),
+		pod_log(pod, "pod: %s reports %s: %s", pod_peer_name(peer, who, sizeof(who)),
 			pvm_wire_status_name(msg->u.error.status),
 			msg->u.error.message);
 		break;
@@ -628,7 +613,7 @@ void pod_tick_peers(struct pod *pod, uint64_t now)
 		}
 		if (now - peer->last_seen_ns > timeout_ns) {
 			pvm_err("pod: %s silent for %.1f s: freeing its %llu leases (%s)",
-				peer_name(peer, who, sizeof(who)),
+				pod_peer_name(peer, who, sizeof(who)),
 				(double)(now - peer->last_seen_ns) / 1e9,
 				(unsigned long long)peer->leases,
 				pvm_format_size(peer->leased_bytes, sz, sizeof(sz)));
@@ -642,7 +627,7 @@ void pod_tick_peers(struct pod *pod, uint64_t now)
 			pvm_wire_init(&m, PVM_WIRE_HEARTBEAT, 0);
 			m.u.heartbeat.timestamp_ns = now;
 			peer->probe_sent = true;
-			send_to(pod, peer, &m);
+			pod_send(pod, peer, &m);
 		}
 	}
 }
