@@ -26,6 +26,9 @@
 
 #define POD_RECV_WAIT_MS        50
 #define POD_TICK_NS             100000000ull
+/* Messages already arrived that the timers wait for (bounded, so that a
+ * flood cannot hold the timers off). */
+#define POD_TICK_BACKLOG        256
 #define POD_RX_BUFFERS          32u
 #define POD_LINGER_NS           200000000ull
 #define POD_LINGER_IDLE_MS      20
@@ -469,14 +472,45 @@ static void linger(struct pod *pod)
 	}
 }
 
+/* One receive's outcome, under pod->lock. Return: 0, or @ret when the
+ * endpoint keeps failing and the pod gives up. */
+static int take(struct pod *pod, int ret, const struct pvm_wire_msg *msg,
+		net_peer_t from, const char *sentinel, unsigned int *net_errors)
+{
+	char why[320];
+
+	if (ret == 0) {
+		*net_errors = 0;
+		pod_handle_msg(pod, msg, from);
+	} else if (is_decode_error(ret)) {
+		*net_errors = 0;
+		if (ret == -E2BIG && !strcmp(pvm_wire_last_error(), sentinel))
+			snprintf(why, sizeof(why), "larger than the %u-byte receive buffer (truncated by the provider)",
+				 PVM_WIRE_MAX_MSG);
+		else
+			snprintf(why, sizeof(why), "%s", pvm_wire_last_error());
+		pod_handle_bad(pod, ret, why, from);
+	} else if (ret != -ETIMEDOUT && ret != -EAGAIN) {
+		/* A completion error on a receive buffer, or worse. */
+		pod_log(pod, "pod: receiving a control message failed: %s",
+			net_strerror(ret));
+		if (++*net_errors > 1000) {
+			pvm_err("pod: the endpoint keeps failing (%s); giving up",
+				net_strerror(ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
 int pod_run(struct pod *pod)
 {
 	static const uint8_t probe_byte[1];
 	struct pvm_wire_msg msg, scratch;
-	char sentinel[256], why[320];
+	char sentinel[256];
 	uint64_t next_tick = 0, next_send = UINT64_MAX;
 	unsigned int net_errors = 0;
-	int ret = 0;
+	int ret = 0, fatal;
 
 	/* net_recv_msg() reports -E2BIG for a datagram the provider truncated
 	 * without running the decoder, so pvm_wire_last_error() would still
@@ -528,30 +562,30 @@ int pod_run(struct pod *pod)
 						POD_RECV_WAIT_MS));
 
 		pthread_mutex_lock(&pod->lock);
-		if (ret == 0) {
-			net_errors = 0;
-			pod_handle_msg(pod, &msg, from);
-		} else if (is_decode_error(ret)) {
-			net_errors = 0;
-			if (ret == -E2BIG && !strcmp(pvm_wire_last_error(), sentinel))
-				snprintf(why, sizeof(why), "larger than the %u-byte receive buffer (truncated by the provider)",
-					 PVM_WIRE_MAX_MSG);
-			else
-				snprintf(why, sizeof(why), "%s", pvm_wire_last_error());
-			pod_handle_bad(pod, ret, why, from);
-		} else if (ret != -ETIMEDOUT && ret != -EAGAIN) {
-			/* A completion error on a receive buffer, or worse. */
-			pod_log(pod, "pod: receiving a control message failed: %s",
-				net_strerror(ret));
-			if (++net_errors > 1000) {
-				pvm_err("pod: the endpoint keeps failing (%s); giving up",
-					net_strerror(ret));
-				pthread_mutex_unlock(&pod->lock);
-				stats_file_tick(pod, pvm_now_ns(), true);
-				return ret;
-			}
-		}
+		fatal = take(pod, ret, &msg, from, sentinel, &net_errors);
 		now = pvm_now_ns();
+		if (!fatal && now >= next_tick) {
+			/* The timers judge clients silent: first read what has
+			 * already arrived. A loop held up for a while (it used
+			 * to be, by sends to departed clients) would otherwise
+			 * expire a live client whose heartbeat waits in the
+			 * queue, and free its leases. */
+			for (unsigned int k = 0; k < POD_TICK_BACKLOG && !fatal; k++) {
+				pvm_wire_decode(probe_byte, sizeof(probe_byte), &scratch);
+				ret = net_recv_msg(pod->ep, &msg, &from, 0);
+				if (ret == -EAGAIN || ret == -ETIMEDOUT)
+					break;
+				fatal = take(pod, ret, &msg, from, sentinel, &net_errors);
+				if (ret && !is_decode_error(ret))
+					break;
+			}
+			now = pvm_now_ns();
+		}
+		if (fatal) {
+			pthread_mutex_unlock(&pod->lock);
+			stats_file_tick(pod, pvm_now_ns(), true);
+			return fatal;
+		}
 		if (now >= next_tick) {
 			next_tick = now + POD_TICK_NS;
 			pod_tick_peers(pod, now);

@@ -33,6 +33,7 @@
 #include "fabric.h"
 #include "pod.h"
 #include "pod_client.h"
+#include "pod_internal.h"
 
 #define PAGE            4096u
 #define POD_MEMORY      (64ull << 20)
@@ -74,7 +75,7 @@ static void *pod_thread_main(void *arg)
 	return NULL;
 }
 
-static void pod_start(struct pod_thread *t)
+static void pod_start_timeout(struct pod_thread *t, unsigned int client_timeout_ms)
 {
 	struct pod_config cfg = {
 		.memory = POD_MEMORY,
@@ -83,13 +84,18 @@ static void pod_start(struct pod_thread *t)
 		.secret_file = secret_path,
 		.pod_id = "test-pod",
 		.slab_size = SLAB,
-		.client_timeout_ms = CLIENT_TIMEOUT_MS,
+		.client_timeout_ms = client_timeout_ms,
 	};
 
 	memset(t, 0, sizeof(*t));
 	assert_int_equal(pod_create(&cfg, &t->pod), 0);
 	snprintf(t->addr, sizeof(t->addr), "%s", pod_address(t->pod));
 	assert_int_equal(pthread_create(&t->thread, NULL, pod_thread_main, t), 0);
+}
+
+static void pod_start(struct pod_thread *t)
+{
+	pod_start_timeout(t, CLIENT_TIMEOUT_MS);
 }
 
 static void pod_finish(struct pod_thread *t)
@@ -251,6 +257,64 @@ static void dead_clients_do_not_delay_live_ones(void **state)
 	pod_finish(&t);
 }
 
+struct beat {
+	struct pod_client *c;
+	pthread_t thread;
+	int ret;
+};
+
+static void *beat_main(void *arg)
+{
+	struct beat *b = arg;
+	uint64_t rtt;
+
+	b->ret = pod_client_heartbeat(b->c, &rtt);
+	return NULL;
+}
+
+/* The pod's loop held up longer than the client timeout (here by holding
+ * its lock; it used to be held up by sends to departed clients), while
+ * two live clients' heartbeats wait in its queue: when it goes on, it
+ * must read them before its timers judge anyone silent. Ticking first,
+ * it expired both and freed their leases. */
+static void waiting_heartbeats_are_read_before_the_timers(void **state)
+{
+	enum { TIMEOUT_MS = 1500, HOLD_MS = 2200 };
+	struct pod_client *a, *b;
+	struct pod_lease la, lb;
+	struct beat beats[2];
+	struct pod_thread t;
+	struct pod_stats s;
+
+	(void)state;
+	pod_start_timeout(&t, TIMEOUT_MS);
+	assert_int_equal(connect_as(t.addr, "vm-a", &a), 0);
+	assert_int_equal(connect_as(t.addr, "vm-b", &b), 0);
+	assert_int_equal(pod_client_lease(a, SLAB, &la), 0);
+	assert_int_equal(pod_client_lease(b, SLAB, &lb), 0);
+	pthread_mutex_lock(&t.pod->lock);
+	sleep_ms(HOLD_MS - 300);
+	beats[0].c = a;
+	beats[1].c = b;
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&beats[i].thread, NULL, beat_main, &beats[i]), 0);
+	sleep_ms(300);          /* the heartbeats reach the pod's queue */
+	pthread_mutex_unlock(&t.pod->lock);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(beats[i].thread, NULL);
+		assert_int_equal(beats[i].ret, 0);
+	}
+	pod_get_stats(t.pod, &s);
+	print_message("# loop held %d ms (client timeout %d ms): %llu leases expired, %llu held\n",
+		      HOLD_MS, TIMEOUT_MS, (unsigned long long)s.leases_expired,
+		      (unsigned long long)s.leases);
+	assert_int_equal(s.leases_expired, 0);
+	assert_int_equal(s.leases, 2);
+	pod_client_close(a);
+	pod_client_close(b);
+	pod_finish(&t);
+}
+
 static bool tcp_available(void)
 {
 	struct net_endpoint_opts o = { .provider = "tcp", .node = "127.0.0.1",
@@ -267,6 +331,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(dead_clients_do_not_delay_live_ones),
+		cmocka_unit_test(waiting_heartbeats_are_read_before_the_timers),
 	};
 	ssize_t n;
 	int fd, ret;
