@@ -1,5 +1,8 @@
-/* tests/unit/common/podproc.c — start a real pod for a unit test. */
+/* tests/unit/common/podproc.c — start a real pod for a unit test; ask
+ * whether libfabric can open an endpoint here. */
 #include "podproc.h"
+
+#include "fabric.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -16,6 +19,22 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+bool test_fabric_available(const char *provider)
+{
+	bool shm = !strcmp(provider, "shm");
+	struct net_endpoint_opts o = {
+		.provider = provider,
+		.node = shm ? NULL : "127.0.0.1",
+		.rx_buffers = 1,
+	};
+	struct net_endpoint *ep;
+
+	if (net_endpoint_open(&o, &ep))
+		return false;
+	net_endpoint_close(ep);
+	return true;
 }
 
 size_t test_read_line(int fd, char *line, size_t size, unsigned timeout_ms)

@@ -1,11 +1,21 @@
 /* tests/unit/common/podproc.h — unit tests that need a real memory pod
  * start one here: fork and exec it, read its address from its serving
- * line ("poolvm pod: serving ... on ADDR (tcp)"). */
+ * line ("poolvm pod: serving ... on ADDR (tcp)"); and whether libfabric
+ * can open an endpoint here at all. */
 #ifndef POOLVM_TESTS_PODPROC_H
 #define POOLVM_TESTS_PODPROC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+/**
+ * test_fabric_available() - whether an endpoint of @provider opens here
+ * (on 127.0.0.1, or without an address for "shm"). A test that cannot
+ * run without it leaves its cases out of the plan rather than skip them
+ * (cmocka's skip is a failure to meson's TAP parser).
+ */
+bool test_fabric_available(const char *provider);
 
 /**
  * test_pod_start() - run @argv (argv[0] the pod executable, NULL-ended)

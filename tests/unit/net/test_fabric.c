@@ -611,21 +611,6 @@ static void bad_arguments_are_refused(void **state)
 /* cmocka 1.1.5 prints a skipped test as "not ok N # SKIP", which meson's
  * TAP parser counts as a failure: cases that cannot run here are left out
  * of the plan instead, with a TAP comment saying why. */
-static bool provider_available(const char *provider)
-{
-	struct net_endpoint_opts o = {
-		.provider = provider,
-		.node = is_shm(provider) ? NULL : "127.0.0.1",
-		.rx_buffers = 1,
-	};
-	struct net_endpoint *ep;
-
-	if (net_endpoint_open(&o, &ep))
-		return false;
-	net_endpoint_close(ep);
-	return true;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tcp_tests[] = {
@@ -644,7 +629,7 @@ int main(void)
 	};
 	struct CMUnitTest tests[PVM_TESTS_MAX];
 	size_t n = 0;
-	bool tcp = provider_available("tcp"), shm = provider_available("shm");
+	bool tcp = test_fabric_available("tcp"), shm = test_fabric_available("shm");
 
 	if (!tcp && !shm) {
 		printf("1..0 # SKIP libfabric opens neither tcp;ofi_rxm nor shm here (see fi_info)\n");

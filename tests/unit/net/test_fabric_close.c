@@ -255,19 +255,6 @@ static void close_after_abandoned_reads_neither_crashes_nor_writes(void **state)
 	assert_true(timed_out >= ROUNDS / 3);
 }
 
-static bool tcp_available(void)
-{
-	struct net_endpoint_opts o = {
-		.provider = "tcp", .node = "127.0.0.1", .rx_buffers = 1,
-	};
-	struct net_endpoint *ep;
-
-	if (net_endpoint_open(&o, &ep))
-		return false;
-	net_endpoint_close(ep);
-	return true;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,7 +262,7 @@ int main(void)
 	};
 
 	/* cmocka's skip() counts as a failure under meson: whole-program skip. */
-	if (!tcp_available()) {
+	if (!test_fabric_available("tcp")) {
 		printf("1..0 # SKIP libfabric offers no tcp;ofi_rxm here (see fi_info -p 'tcp;ofi_rxm')\n");
 		return 0;
 	}

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "podproc.h"
+
 #include "fabric.h"
 #include "wire.h"
 
@@ -408,19 +410,6 @@ static void connected_client_endpoint_stays_small(void **state)
 
 /* ------------------------------------------------------------------ */
 
-static int child_tcp_available(void)
-{
-	struct net_endpoint_opts o = {
-		.provider = "tcp", .node = "127.0.0.1", .rx_buffers = 1,
-	};
-	struct net_endpoint *ep;
-
-	if (net_endpoint_open(&o, &ep))
-		return 1;
-	net_endpoint_close(ep);
-	return 0;
-}
-
 static bool tcp_available(void)
 {
 	pid_t pid = fork();
@@ -429,7 +418,7 @@ static bool tcp_available(void)
 	if (pid < 0)
 		return false;
 	if (pid == 0)
-		_exit(child_tcp_available());
+		_exit(test_fabric_available("tcp") ? 0 : 1);
 	return waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
 	       WEXITSTATUS(status) == 0;
 }
