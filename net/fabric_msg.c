@@ -200,6 +200,24 @@ int net_recv_msg(struct net_endpoint *ep, struct pvm_wire_msg *out,
 	}
 }
 
+/* A send buffer nobody uses, claimed (busy, not orphaned, not done), or
+ * NULL when all are taken. ep->lock held. */
+static struct net_send_slot *claim_slot_locked(struct net_endpoint *ep)
+{
+	for (unsigned int i = 0; i < NET_TX_SLOTS; i++) {
+		struct net_send_slot *slot = &ep->tx[i];
+
+		if (!slot->busy) {
+			slot->busy = true;
+			slot->ctx.orphan = false;
+			slot->ctx.send.done = false;
+			slot->ctx.send.result = 0;
+			return slot;
+		}
+	}
+	return NULL;
+}
+
 int net_send_msg(struct net_endpoint *ep, net_peer_t peer,
 		 const struct pvm_wire_msg *msg, int timeout_ms)
 {
@@ -212,15 +230,7 @@ int net_send_msg(struct net_endpoint *ep, net_peer_t peer,
 	for (;;) {
 		pthread_mutex_lock(&ep->lock);
 		net_cq_drain_locked(ep);
-		for (unsigned int i = 0; i < NET_TX_SLOTS && !slot; i++) {
-			if (!ep->tx[i].busy) {
-				slot = &ep->tx[i];
-				slot->busy = true;
-				slot->ctx.orphan = false;
-				slot->ctx.send.done = false;
-				slot->ctx.send.result = 0;
-			}
-		}
+		slot = claim_slot_locked(ep);
 		pthread_mutex_unlock(&ep->lock);
 		if (slot)
 			break;
@@ -295,28 +305,26 @@ int net_send_msg_nowait(struct net_endpoint *ep, net_peer_t peer,
 
 	pthread_mutex_lock(&ep->lock);
 	net_cq_drain_locked(ep);
-	for (unsigned int i = 0; i < NET_TX_SLOTS && !slot; i++)
-		if (!ep->tx[i].busy)
-			slot = &ep->tx[i];
+	slot = claim_slot_locked(ep);
 	if (!slot) {
 		pthread_mutex_unlock(&ep->lock);
 		return -EBUSY;
 	}
 	len = pvm_wire_encode(msg, slot->buf, NET_MSG_BUF);
 	if (len < 0) {
+		slot->busy = false;
 		pthread_mutex_unlock(&ep->lock);
 		return (int)len;
 	}
-	slot->ctx.send.done = false;
-	slot->ctx.send.result = 0;
 	ret = (int)fi_send(ep->ep, slot->buf, (size_t)len, ep->tx_desc, peer,
 			   &slot->ctx.fi);
 	if (ret == 0) {
 		/* Nobody waits for it: its completion frees the slot. */
-		slot->busy = true;
 		slot->ctx.orphan = true;
 		ep->stats.msgs_sent++;
 		ep->last_activity_ns = net_now_ns();
+	} else {
+		slot->busy = false;
 	}
 	pthread_mutex_unlock(&ep->lock);
 	if (ret == -FI_EAGAIN)
