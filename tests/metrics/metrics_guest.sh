@@ -124,7 +124,14 @@ f2=$(pvm_json_get <("$PVM_POOLVM" stats --json "$name") "d['vms'][0]['pager']['f
 [ "$f2" -gt "$f1" ] || pvm_fail "faults stalled ($f1 -> $f2) while ${#stalled[@]} HTTP clients stalled"
 pvm_say "${#stalled[@]} stalled HTTP clients: faults went on ($f1 -> $f2)"
 for fd in "${stalled[@]}"; do exec {fd}>&-; done
-pvm_http "$port" /nothing "$PVM_TMP/404.txt" || true
+# Until the server's poll thread has seen those closes, all its connection
+# slots are taken and a new client is turned away (reset): the slots must
+# come back within a few seconds, not at once.
+for i in $(seq 20); do
+	pvm_http "$port" /nothing "$PVM_TMP/404.txt" 2>/dev/null || true
+	[ -s "$PVM_TMP/404.txt" ] && break
+	sleep 0.25
+done
 grep -q '^HTTP/1\.[01] 404' "$PVM_TMP/404.txt" || pvm_fail "unknown path: no 404" "$PVM_TMP/404.txt"
 # the control socket too: garbage gets a JSON error
 printf 'garbage\n' | timeout 5 python3 -c '
