@@ -71,7 +71,7 @@ static int train_pass(const struct sim_workload *w, size_t cache, struct learned
 	char err[SIM_TRACE_ERR_LEN];
 	int ret;
 
-	while (*k && strcmp((*k)->name, "learned"))
+	while (*k && strcmp((*k)->name, "learned-core"))
 		k++;
 	if (!*k)
 		return -ENOENT;

@@ -1,4 +1,5 @@
-/* swap/policies/learned.c — the learned policy: evict the page with the
+/* swap/policies/learned.c — the learned model ("learned-core"; the policy
+ * "learned" runs it guarded by LRU, learned_guard.c): evict the page with the
  * lowest expected hit density, from counts of hits and evictions by class
  * and age that it learns online on top of a model trained from traces
  * (learned_model.h).
@@ -72,11 +73,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "learned_guard.h"
 #include "learned_model.h"
 #include "policy.h"
 #include "u64map.h"
 
-extern const struct swap_policy_ops swap_policy_learned_ops;
+extern const struct swap_policy_ops swap_policy_learned_core_ops;
 
 #define LEARNED_OLDEST      8        /* candidates from the LRU end */
 #define LEARNED_RANDOM      24       /* and drawn at random */
@@ -401,7 +403,7 @@ static int lp_create(const struct swap_policy_env *env, struct swap_policy **out
 		free(l);
 		return -ENOMEM;
 	}
-	l->base.ops = &swap_policy_learned_ops;
+	l->base.ops = &swap_policy_learned_core_ops;
 	l->base.env = *env;
 	*out = &l->base;
 	return 0;
@@ -900,7 +902,11 @@ static int lp_evict(struct swap_policy *p, uint64_t *page)
 
 int swap_policy_learned_counts(struct swap_policy *p, struct learned_model *out)
 {
-	if (!p || p->ops != &swap_policy_learned_ops)
+	struct swap_policy *core = swap_policy_learned_guard_model(p);
+
+	if (core)
+		p = core;
+	if (!p || p->ops != &swap_policy_learned_core_ops)
 		return -EINVAL;
 	*out = to_l(p)->total;
 	return 0;
@@ -911,11 +917,11 @@ static size_t lp_count(struct swap_policy *p)
 	return to_l(p)->nres;
 }
 
-const struct swap_policy_ops swap_policy_learned_ops = {
+const struct swap_policy_ops swap_policy_learned_core_ops = {
 	.size = sizeof(struct swap_policy_ops),
-	.name = "learned",
-	.help = "evict the lowest expected hit density by page class and age "
-		"(model trained on traces, learned on)",
+	.name = "learned-core",
+	.help = "the learned model alone, without the LRU guard: evict the lowest "
+		"expected hit density by page class and age",
 	.create = lp_create,
 	.destroy = lp_destroy,
 	.insert = lp_insert,

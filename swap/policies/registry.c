@@ -12,6 +12,7 @@ extern const struct swap_policy_ops swap_policy_lru_ops;
 extern const struct swap_policy_ops swap_policy_arc_ops;
 extern const struct swap_policy_ops swap_policy_lecar_ops;
 extern const struct swap_policy_ops swap_policy_learned_ops;
+extern const struct swap_policy_ops swap_policy_learned_core_ops;
 
 static const struct swap_policy_ops *const swap_policy_registry[] = {
 	&swap_policy_clock_ops,
@@ -22,6 +23,7 @@ static const struct swap_policy_ops *const swap_policy_registry[] = {
 	&swap_policy_arc_ops,
 	&swap_policy_lecar_ops,
 	&swap_policy_learned_ops,
+	&swap_policy_learned_core_ops,
 	NULL,
 };
 

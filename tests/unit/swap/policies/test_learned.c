@@ -1,6 +1,10 @@
 /* tests/unit/swap/policies/test_learned.c — the learned policy and its
  * model: density math, model files, and what it learns on patterns where
- * the right answer is known (loops, scans, a recency-friendly stream). */
+ * the right answer is known (loops, scans, a recency-friendly stream).
+ * "learned-core" is the model alone: the cases that drive evict() call by
+ * call test its mechanics. "learned" is the model guarded by LRU
+ * (learned_guard.c): what it must do as a whole, and the guard's own
+ * bookkeeping, are the replay cases and the guard_ cases. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -13,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "learned_guard.h"
 #include "learned_model.h"
 #include "policy.h"
 
@@ -177,24 +182,26 @@ static void working_set_that_fits_stays(void **state)
  * yet must count as unused up to now, not as ended at their eviction:
  * before that, the density rose with age past the eviction age and the
  * oldest pages were kept (1.5 % more misses than LRU here, 0.1 % now). */
-static void does_as_well_as_lru_where_recency_is_all(void **state)
+/* @n accesses drawn by stack distance: exponential with mean @depth, a
+ * new page 5 % of the time. Reuse falls with recency, so LRU is the best
+ * online policy here. */
+static uint64_t *stack_trace(size_t n, double depth, uint64_t rng)
 {
-	enum { N = 60000, CACHE = 300, DEPTH = 400, MAXSTACK = 6000 };
-	uint64_t *t = malloc(N * sizeof(*t)), *stack = malloc(MAXSTACK * sizeof(*stack));
-	uint64_t rng = 0x9e3779b97f4a7c15ULL, next = 0;
+	enum { MAXSTACK = 6000 };
+	uint64_t *t = malloc(n * sizeof(*t)), *stack = malloc(MAXSTACK * sizeof(*stack));
+	uint64_t next = 0;
 	size_t len = 0;
 
-	(void)state;
 	assert_non_null(t);
 	assert_non_null(stack);
-	for (size_t i = 0; i < N; i++) {
+	for (size_t i = 0; i < n; i++) {
 		double u;
 		size_t d;
 		uint64_t page;
 
 		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
 		u = (double)(rng >> 11) / 9007199254740992.0;
-		d = (size_t)(-log(1 - u) * DEPTH);
+		d = (size_t)(-log(1 - u) * depth);
 		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
 		if (len == 0 || d >= len || rng % 100 < 5) {
 			page = next++;
@@ -210,14 +217,134 @@ static void does_as_well_as_lru_where_recency_is_all(void **state)
 		stack[len++] = page;
 		t[i] = page;
 	}
-	uint64_t lru = replay("lru", NULL, CACHE, t, N, NULL);
-	uint64_t learned = replay("learned", NULL, CACHE, t, N, NULL);
-
-	print_message("# stack: lru %llu misses, learned %llu (of %d)\n",
-		      (unsigned long long)lru, (unsigned long long)learned, N);
-	assert_true(learned <= lru + lru / 200);
 	free(stack);
+	return t;
+}
+
+/* Where LRU is best the guard never leaves it: the same misses, exactly
+ * (the model alone trails it). */
+static void does_as_well_as_lru_where_recency_is_all(void **state)
+{
+	enum { N = 60000, CACHE = 300 };
+	uint64_t *t = stack_trace(N, 400, 0x9e3779b97f4a7c15ULL);
+	struct swap_policy *p = NULL;
+	struct guard_stats st;
+	uint64_t lru = replay("lru", NULL, CACHE, t, N, NULL);
+	uint64_t learned = replay("learned", NULL, CACHE, t, N, &p);
+	uint64_t core = replay("learned-core", NULL, CACHE, t, N, NULL);
+
+	(void)state;
+	print_message("# stack: lru %llu misses, learned %llu, learned-core %llu (of %d)\n",
+		      (unsigned long long)lru, (unsigned long long)learned,
+		      (unsigned long long)core, N);
+	assert_int_equal(learned, lru);
+	assert_true(core <= lru + lru / 200);
+	assert_int_equal(swap_policy_learned_guard_stats(p, &st), 0);
+	assert_false(st.follows_model);
+	assert_int_equal(st.switches, 0);
+	swap_policy_destroy(p);
 	free(t);
+}
+
+/* A loop larger than the cache: the model proves itself within a lap or
+ * two and the guard follows it for good; what the switch cost is what the
+ * model gained before the evidence was in. */
+static void guard_follows_the_model_where_it_proves_better(void **state)
+{
+	const size_t cache = 500, loop = 1000, n = 60 * loop;
+	uint64_t *pages = malloc(n * sizeof(*pages));
+	struct swap_policy *p = NULL;
+	struct guard_stats st;
+	uint64_t lru, core, learned;
+
+	(void)state;
+	assert_non_null(pages);
+	for (size_t i = 0; i < n; i++)
+		pages[i] = i % loop;
+	lru = replay("lru", NULL, cache, pages, n, NULL);
+	core = replay("learned-core", NULL, cache, pages, n, NULL);
+	learned = replay("learned", NULL, cache, pages, n, &p);
+	print_message("# loop: lru %llu misses, learned-core %llu, learned %llu\n",
+		      (unsigned long long)lru, (unsigned long long)core,
+		      (unsigned long long)learned);
+	assert_int_equal(swap_policy_learned_guard_stats(p, &st), 0);
+	assert_true(st.follows_model);
+	assert_int_equal(st.switches, 1);
+	assert_true(st.model_evictions > 0);
+	assert_true(st.model_misses < st.lru_misses);
+	assert_true(learned <= core + 3 * loop);
+	assert_true(learned < lru * 7 / 10);
+	swap_policy_destroy(p);
+	free(pages);
+}
+
+struct rearm_check {
+	const uint8_t *resident;
+	size_t calls;
+};
+
+static void check_rearm(void *ctx, uint64_t page)
+{
+	struct rearm_check *c = ctx;
+
+	assert_true(page < 4096);
+	assert_true(c->resident[page]);
+	c->calls++;
+}
+
+/* The experts ask for re-arms of their own pages; only pages the real
+ * cache holds may reach the pager. Phases of loops and of recency make
+ * the guard switch both ways, and it stays consistent throughout. */
+static void guard_passes_on_rearms_of_resident_pages_only(void **state)
+{
+	enum { UNIVERSE = 4096, CACHE = 256, N = 200000 };
+	uint8_t *res = calloc(UNIVERSE, 1);
+	struct rearm_check chk = { .resident = res };
+	struct swap_policy_env env = { .capacity = CACHE, .rearm = check_rearm, .ctx = &chk };
+	uint64_t rng = 0x2545f4914f6cdd1dULL, v;
+	struct swap_policy *p = NULL;
+	struct guard_stats st;
+	size_t nres = 0;
+
+	(void)state;
+	assert_non_null(res);
+	assert_int_equal(swap_policy_create("learned", &env, &p), 0);
+	for (size_t i = 0; i < N; i++) {
+		uint64_t page;
+
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		if ((i / 20000) % 2 == 0)
+			page = i % 2000;                        /* a loop */
+		else
+			page = 1000 + (rng >> 8) % 300;         /* a hot set */
+		if (rng % 97 == 0 && res[page]) {
+			swap_policy_remove(p, page);
+			res[page] = 0;
+			nres--;
+			continue;
+		}
+		if (res[page]) {
+			swap_policy_touch(p, page, 0);
+			continue;
+		}
+		if (nres == CACHE) {
+			assert_int_equal(swap_policy_evict(p, &v), 0);
+			assert_true(v < UNIVERSE && res[v]);
+			res[v] = 0;
+			nres--;
+		}
+		swap_policy_insert(p, page, (rng & 0x300) == 0 ? SWAP_ACCESS_PREFETCH : 0);
+		res[page] = 1;
+		nres++;
+		assert_int_equal(swap_policy_count(p), nres);
+	}
+	assert_int_equal(swap_policy_learned_guard_stats(p, &st), 0);
+	print_message("# phases: %zu re-arms passed on, %llu switches\n", chk.calls,
+		      (unsigned long long)st.switches);
+	assert_true(chk.calls > 0);
+	assert_true(st.switches >= 1);
+	swap_policy_destroy(p);
+	free(res);
 }
 
 /* Independent draws: 1,000 hot pages used three times as often as 1,000
@@ -272,7 +399,7 @@ static void prefetches_survive(bool from_ghosts)
 	size_t nres = 0, npf = 0;
 
 	assert_non_null(res);
-	assert_int_equal(swap_policy_create("learned", &env, &p), 0);
+	assert_int_equal(swap_policy_create("learned-core", &env, &p), 0);
 	for (size_t i = 0; i < 20 * 2 * cache; i++) {
 		uint64_t pg = from_ghosts && i % 8 == 7 ? 10000 + i / 8 : i % (2 * cache);
 
@@ -348,7 +475,7 @@ static void old_unused_prefetches_go_first(void **state)
 
 	(void)state;
 	assert_non_null(res);
-	assert_int_equal(swap_policy_create("learned", &env, &p), 0);
+	assert_int_equal(swap_policy_create("learned-core", &env, &p), 0);
 	for (uint64_t pg = 0; pg < cache; pg++) {
 		swap_policy_insert(p, pg, 0);
 		res[pg] = 1;
@@ -395,7 +522,7 @@ static void old_prefetches_go_before_a_deep_working_set(void **state)
 	size_t nres = 0;
 
 	(void)state;
-	assert_int_equal(swap_policy_create("learned", &env, &p), 0);
+	assert_int_equal(swap_policy_create("learned-core", &env, &p), 0);
 	for (uint64_t pg = 0; pg < ws; pg++) {
 		swap_policy_insert(p, pg, 0);
 		swap_policy_touch(p, pg, SWAP_ACCESS_WRITE);
@@ -436,7 +563,7 @@ static void seen_uses_keep_prefetches_young_longer(void **state)
 
 	(void)state;
 	assert_non_null(res);
-	assert_int_equal(swap_policy_create("learned", &env, &p), 0);
+	assert_int_equal(swap_policy_create("learned-core", &env, &p), 0);
 	for (uint64_t k = 0; k < n + delay; k++) {
 		if (k < n) {
 			if (nres == cache) {
@@ -489,7 +616,7 @@ static void a_prefetched_loop_keeps_a_part_of_itself(void **state)
 
 	(void)state;
 	assert_non_null(res);
-	assert_int_equal(swap_policy_create("learned", &env, &p), 0);
+	assert_int_equal(swap_policy_create("learned-core", &env, &p), 0);
 	for (uint64_t pg = 0; pg < ws; pg++) {
 		swap_policy_insert(p, pg, 0);
 		swap_policy_touch(p, pg, SWAP_ACCESS_WRITE);
@@ -632,7 +759,7 @@ static void a_page_prefetched_back_counts_as_returned_when_used(void **state)
 	size_t ne;
 
 	(void)state;
-	assert_int_equal(swap_policy_create("learned", &env, &p), 0);
+	assert_int_equal(swap_policy_create("learned-core", &env, &p), 0);
 	for (uint64_t pg = 0; pg < cache; pg++)
 		swap_policy_insert(p, pg, 0);
 	for (uint64_t pg = 0; pg < cache; pg++)
@@ -669,6 +796,8 @@ int main(void)
 		cmocka_unit_test(keeps_a_hot_set_through_scans),
 		cmocka_unit_test(working_set_that_fits_stays),
 		cmocka_unit_test(does_as_well_as_lru_where_recency_is_all),
+		cmocka_unit_test(guard_follows_the_model_where_it_proves_better),
+		cmocka_unit_test(guard_passes_on_rearms_of_resident_pages_only),
 		cmocka_unit_test(ranks_pages_by_their_rate_of_use),
 		cmocka_unit_test(young_prefetches_are_not_drawn_as_victims),
 		cmocka_unit_test(ghosts_prefetched_back_are_not_drawn_as_victims),
