@@ -84,7 +84,7 @@ def main():
         for p in policies:
             v = [s for s in res[(w, p)] if s is not None]
             med[p] = statistics.median(v) if v else None
-        classical = [med[p] for p in policies if p != "learned" and med[p]]
+        classical = [med[p] for p in policies if not p.startswith("learned") and med[p]]
         ratio = (med.get("learned") / max(classical)) if med.get("learned") and classical else None
         print("%-10s " % w + " ".join("%8s" % ("%d" % med[p] if med[p] else "FAIL")
                                       for p in policies) +

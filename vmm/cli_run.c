@@ -42,10 +42,10 @@ static void run_usage(FILE *f)
 "                          remote   memory pods given with --pod (see below)\n"
 "  --policy NAME         eviction policy (default clock):\n");
 	for (; *pol; pol++)
-		fprintf(f, "                          %-8s %s\n", (*pol)->name, (*pol)->help);
+		fprintf(f, "                          %-12s %s\n", (*pol)->name, (*pol)->help);
 	fprintf(f,
-"  --policy-model FILE   for --policy learned: start from this model (poolvm\n"
-"                        train) instead of the one built in\n"
+"  --policy-model FILE   for --policy learned or learned-core: start from this\n"
+"                        model (poolvm train) instead of the one built in\n"
 "  --prefetch NAME       prefetcher (default stride):\n");
 	for (; *pf; pf++)
 		fprintf(f, "                          %-8s %s\n", (*pf)->name, (*pf)->help);

@@ -920,8 +920,8 @@ static size_t lp_count(struct swap_policy *p)
 const struct swap_policy_ops swap_policy_learned_core_ops = {
 	.size = sizeof(struct swap_policy_ops),
 	.name = "learned-core",
-	.help = "the learned model alone, without the LRU guard: evict the lowest "
-		"expected hit density by page class and age",
+	.help = "the learned model alone: evict the lowest expected hit density "
+		"by page class and age",
 	.create = lp_create,
 	.destroy = lp_destroy,
 	.insert = lp_insert,

@@ -449,8 +449,8 @@ struct swap_policy *swap_policy_learned_guard_model(struct swap_policy *p)
 const struct swap_policy_ops swap_policy_learned_ops = {
 	.size = sizeof(struct swap_policy_ops),
 	.name = "learned",
-	.help = "the learned model (learned-core) guarded by LRU: evicts as LRU "
-		"until the model proves it misses less on the same accesses",
+	.help = "the learned model guarded by LRU: LRU until the model, run beside it, "
+		"proves it misses less",
 	.create = guard_create,
 	.destroy = guard_destroy,
 	.insert = guard_insert,
