@@ -528,6 +528,16 @@ json_object *swap_pager_stats_json(struct swap_pager *p)
 	put_u64(o, "overcommitted_pages", s.overcommitted);
 	put_u64(o, "directory_bytes", s.directory_bytes);
 	json_object_object_add(o, "policy", json_object_new_string(p->cfg.policy));
+	if (p->policy && SWAP_POLICY_OPS_HAS(p->policy->ops, stats_json) &&
+	    p->policy->ops->stats_json) {
+		json_object *ps;
+
+		pthread_mutex_lock(&p->policy_lock);
+		ps = p->policy->ops->stats_json(p->policy);
+		pthread_mutex_unlock(&p->policy_lock);
+		if (ps)
+			json_object_object_add(o, "policy_state", ps);
+	}
 	json_object_object_add(o, "prefetch", json_object_new_string(p->cfg.prefetch));
 
 	tiers = json_object_new_array();

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 struct swap_policy;
+struct json_object;
 
 struct swap_policy_env {
 	/* Optional (NULL: ignore). Called from inside evict(). */
@@ -57,7 +58,15 @@ struct swap_policy_ops {
 	int (*evict)(struct swap_policy *policy, uint64_t *page);
 	/* Pages currently tracked as resident. */
 	size_t (*count)(struct swap_policy *policy);
+	/* Optional (NULL or absent: nothing to say): the policy's own state
+	 * for the pager's statistics, as a new JSON object the caller owns. */
+	struct json_object *(*stats_json)(struct swap_policy *policy);
 };
+
+/* Does @ops (of a kind built against some version of this interface)
+ * have room for @field? Optional fields past the end read as absent. */
+#define SWAP_POLICY_OPS_HAS(ops, field) \
+	((ops)->size >= offsetof(struct swap_policy_ops, field) + sizeof((ops)->field))
 
 /* Every policy object begins with this header. */
 struct swap_policy {

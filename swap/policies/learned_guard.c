@@ -44,13 +44,17 @@
  * Costs: per access, both experts' work (the model's O(1) update, an LRU
  * move) plus a hash lookup here; per eviction, a list pop, or the leader's
  * own decision when its list is empty. Memory: a node per page held by the
- * real cache or an expert, about 2.5 times the pages resident.
+ * real cache or an expert (one to three per resident page), beside the
+ * experts' own state: 461 bytes per resident page in all, measured with
+ * 1M pages resident (the model alone 300, LRU 48).
  */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <json-c/json.h>
 
 #include "learned_guard.h"
 #include "policy.h"
@@ -62,7 +66,9 @@
 #define GUARD_Z         3.0             /* standard deviations to switch */
 #define GUARD_HORIZON   64.0            /* window: cache sizes of accesses */
 #define GUARD_HORIZON_MIN 65536.0       /* accesses, at least */
-#define GUARD_RESCALE   1e150           /* renormalize weights above this */
+#define GUARD_RESCALE   1e50            /* renormalize weights above this (squared
+					 * and summed over a window they must stay
+					 * far from DBL_MAX) */
 #define GUARD_NIL       UINT32_MAX
 #define GUARD_REAL      0x80u           /* node: held by the real cache */
 
@@ -446,6 +452,24 @@ struct swap_policy *swap_policy_learned_guard_model(struct swap_policy *p)
 	return to_g(p)->ex[GUARD_MODEL];
 }
 
+static struct json_object *guard_stats_json(struct swap_policy *p)
+{
+	struct json_object *o = json_object_new_object();
+	struct guard_stats st;
+
+	if (!o || swap_policy_learned_guard_stats(p, &st) < 0) {
+		json_object_put(o);
+		return NULL;
+	}
+	json_object_object_add(o, "follows", json_object_new_string(st.follows_model ?
+								   "learned-core" : "lru"));
+	json_object_object_add(o, "switches", json_object_new_uint64(st.switches));
+	json_object_object_add(o, "model_evictions", json_object_new_uint64(st.model_evictions));
+	json_object_object_add(o, "recent_misses_model", json_object_new_double(st.model_misses));
+	json_object_object_add(o, "recent_misses_lru", json_object_new_double(st.lru_misses));
+	return o;
+}
+
 const struct swap_policy_ops swap_policy_learned_ops = {
 	.size = sizeof(struct swap_policy_ops),
 	.name = "learned",
@@ -458,4 +482,5 @@ const struct swap_policy_ops swap_policy_learned_ops = {
 	.remove = guard_remove,
 	.evict = guard_evict,
 	.count = guard_count,
+	.stats_json = guard_stats_json,
 };

@@ -59,4 +59,9 @@ fi
 pvm_summary "$stats"
 pvm_check_healthy_stats "$stats"
 pvm_check_positive "$stats" evictions
+# The learned policy reports which of its experts the evictions follow.
+follows=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pager"]["policy_state"]["follows"])' "$stats" 2>/dev/null) ||
+	pvm_fail "stats JSON: no pager.policy_state.follows for --policy learned" "$stats"
+case $follows in lru|learned-core) ;; *) pvm_fail "stats JSON: policy_state.follows is '$follows'" "$stats" ;; esac
+pvm_say "the learned policy follows $follows"
 pvm_pass "64 MiB read from disk twice through a 40 MiB resident guest, every md5 right"

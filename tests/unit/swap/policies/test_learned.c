@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include "learned_guard.h"
 #include "learned_model.h"
@@ -274,6 +275,15 @@ static void guard_follows_the_model_where_it_proves_better(void **state)
 	assert_true(st.model_misses < st.lru_misses);
 	assert_true(learned <= core + 3 * loop);
 	assert_true(learned < lru * 7 / 10);
+	/* and says so in the pager's statistics */
+	struct json_object *o = p->ops->stats_json(p), *v;
+
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "follows", &v));
+	assert_string_equal(json_object_get_string(v), "learned-core");
+	assert_true(json_object_object_get_ex(o, "switches", &v));
+	assert_int_equal(json_object_get_int64(v), 1);
+	json_object_put(o);
 	swap_policy_destroy(p);
 	free(pages);
 }
