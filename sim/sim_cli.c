@@ -98,10 +98,10 @@ static void sim_usage(FILE *f, const struct cli *c)
 "        below and opt. Available:\n");
 	for (size_t i = 0; i < c->npolicies; i++)
 		if (c->policies[i].ops)
-			fprintf(f, "          %-8s %s\n", c->policies[i].name, c->policies[i].ops->help);
+			fprintf(f, "          %-12s %s\n", c->policies[i].name, c->policies[i].ops->help);
 	fprintf(f,
-"          %-8s Belady's OPT: evicts the page used farthest in the future\n"
-"                   (offline; the bound every other policy is compared with)\n"
+"          %-12s Belady's OPT: evicts the page used farthest in the future\n"
+"                       (offline; the bound every other policy is compared with)\n"
 "        '" SIM_LEARNED "' is the learned policy; where it is not registered in\n"
 "        this build, asking for it says so and the table skips it.\n"
 "    --json\n"
@@ -321,7 +321,7 @@ static double ratio(uint64_t num, uint64_t den)
 
 static void print_header(const struct cli *c)
 {
-	fprintf(c->out, "%-*s  %-8s %9s %6s %10s %10s %7s %8s %6s %8s\n", c->name_width,
+	fprintf(c->out, "%-*s  %-12s %9s %6s %10s %10s %7s %8s %6s %8s\n", c->name_width,
 		"TRACE", "POLICY", "CACHE", "%FOOT", "ACCESSES", "MISSES", "MISS%", "GAP",
 		"xOPT", "NS/ACC");
 }
@@ -348,7 +348,7 @@ static void print_row(struct cli *c, const char *trace, const struct cli_policy 
 		print_header(c);
 		c->header_printed = true;
 	}
-	fprintf(c->out, "%-*s  %-8s %9zu %6.1f %10llu %10llu %7.2f %+8.2f %6s %8s\n",
+	fprintf(c->out, "%-*s  %-12s %9zu %6.1f %10llu %10llu %7.2f %+8.2f %6s %8s\n",
 		c->name_width, base_name(trace), p->name, cache,
 		100 * ratio(cache, footprint), (unsigned long long)r->accesses,
 		(unsigned long long)r->misses, miss, miss - opt_miss, vs_opt, ns);
