@@ -377,23 +377,23 @@ static void guard_remove(struct swap_policy *p, uint64_t page)
 {
 	struct guard *g = to_g(p);
 	uint32_t i = node_find(g, page);
+	uint8_t held;
 	unsigned k;
 
 	if (i == GUARD_NIL)
 		return;
+	held = g->nodes[i].in & (uint8_t)~GUARD_REAL;
+	/* The real cache first: then no expert's loss puts it on a drop
+	 * list, and the last one frees the node. */
+	if (g->nodes[i].in & GUARD_REAL)
+		real_drop(g, i);
 	for (k = 0; k < GUARD_EXPERTS; k++) {
-		if (!(g->nodes[i].in & (1u << k)))
+		if (!(held & (1u << k)))
 			continue;
 		swap_policy_remove(g->ex[k], page);
 		g->ex_size[k]--;
-		g->nodes[i].in &= (uint8_t)~(1u << k);
-		if (g->nodes[i].in & GUARD_REAL)
-			drop_push(g, k, i);
+		expert_lost(g, k, i);
 	}
-	if (g->nodes[i].in & GUARD_REAL)
-		real_drop(g, i);
-	else
-		node_free(g, i);
 }
 
 static int guard_evict(struct swap_policy *p, uint64_t *page)
